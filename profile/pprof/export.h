@@ -40,4 +40,23 @@ int hd_export_folded(const char *path, const struct hd_snap *s,
 		     const struct hd_export_src *src, char *err,
 		     size_t errlen) HD_MUST_CHECK;
 
+/* Allocator frames, trimmed from the top of every stack as pprof trims a
+ * heap profile: pprof's own list (allocRxStr in github.com/google/pprof
+ * profile/legacy_profile.go) plus the entry points heapdbg covers that it
+ * lacks.  A regular expression (the same text in RE2 and POSIX ERE
+ * syntax) matched against a whole function name; hd_export_pprof() writes
+ * it as the profile's drop_frames, so pprof trims exactly these. */
+extern const char hd_export_drop_frames[];
+
+/* pprof's trimming (profile/prune.go, Profile.Prune) of one stack.
+ * frames[0..n) are the frames of the stack's pcs as resolved, innermost
+ * first and concatenated; loc[i] tells which pc frame i came from (equal
+ * for the frames of one pc, which are adjacent).  Sets keep[i] to 1 for
+ * the frames pprof keeps, 0 for those it drops: from the first allocator
+ * frame below user code (going from the root) to the innermost frame,
+ * and the inlined frames that sit inside an allocator frame of the same
+ * pc.  Returns the number of frames kept, or -HD_ENOMEM. */
+int hd_export_prune(const struct hd_frame *frames, const int *loc, int n,
+		    unsigned char *keep) HD_MUST_CHECK;
+
 #endif
