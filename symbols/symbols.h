@@ -25,6 +25,14 @@ struct hd_sym_space;
 struct hd_sym_space *hd_sym_space_new(void);
 void hd_sym_space_free(struct hd_sym_space *s);
 
+/* Where separate debug files are looked for, in elfutils' debuginfo_path
+ * syntax (":.debug:/usr/lib/debug", the default when NULL): entries are
+ * the binary's own directory (empty), subdirectories of it (relative), or
+ * roots holding .build-id/xx/yyyy.debug and mirrored paths (absolute).
+ * Applies to modules loaded afterwards. */
+int hd_sym_set_debuginfo_path(struct hd_sym_space *s,
+			      const char *path) HD_MUST_CHECK;
+
 /* Read /proc/PID/maps and add every file-backed executable mapping not
  * yet known (files are then named through /proc/PID/root when the path is
  * not visible from here).  Modules no longer mapped are kept, marked
