@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -279,13 +280,16 @@ static int set_err(char *err, size_t errlen, int rc, const char *path)
 	return rc;
 }
 
-/* Write `len` bytes to `path`; on failure errno says why, and no partial
- * file is left behind. */
+/* Write `len` bytes to `path`; on failure errno says why.  A regular
+ * file left half-written is removed (never anything else: the path may
+ * be a device or a pipe). */
 static int write_file(const char *path, const void *buf, size_t len)
 {
 	FILE *f = fopen(path, "wb");
 	if (!f)
 		return -HD_EIO;
+	struct stat st;
+	bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
 	int rc = 0;
 	if (len && fwrite(buf, 1, len, f) != len)
 		rc = -HD_EIO;
@@ -295,7 +299,8 @@ static int write_file(const char *path, const void *buf, size_t len)
 		saved = errno;
 	}
 	if (rc) {
-		unlink(path);
+		if (regular)
+			unlink(path);
 		errno = saved;
 	}
 	return rc;

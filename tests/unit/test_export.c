@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -588,16 +589,32 @@ HD_TEST(write_errors)
 		     -HD_EIO);
 	HD_EXPECT_STREQ(err,
 			"cannot write /nonexistent/f: No such file or directory");
-	/* A full device: the error surfaces at write or close, and no
-	 * partial file is claimed. */
-	if (access("/dev/full", W_OK) == 0) {
+	/* A full device: the error surfaces at write or close, and the
+	 * device itself is left alone. */
+	struct stat st;
+	if (stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode)) {
 		err[0] = 0;
 		HD_EXPECT_EQ(hd_export_pprof("/dev/full", s, &src, err,
 					     sizeof(err)),
 			     -HD_EIO);
 		HD_EXPECT_STREQ(err, "cannot write /dev/full: No space left "
 				     "on device");
+		HD_EXPECT(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode));
 	}
+	/* A write cut short (file size limit: EFBIG) leaves no half-written
+	 * regular file behind. */
+	const char *path = tmp_path("partial.pb.gz");
+	struct rlimit lim = {16, 16};
+	signal(SIGXFSZ, SIG_IGN);
+	HD_ASSERT(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	err[0] = 0;
+	HD_EXPECT_EQ(hd_export_pprof(path, s, &src, err, sizeof(err)),
+		     -HD_EIO);
+	char want[256];
+	snprintf(want, sizeof(want), "cannot write %s: File too large", path);
+	HD_EXPECT_STREQ(err, want);
+	HD_EXPECT(access(path, F_OK) != 0 && errno == ENOENT);
+	cleanup_tmp();
 	hd_snap_free(s);
 	hd_prof_free(pr);
 }
