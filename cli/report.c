@@ -18,6 +18,7 @@
  * Values are pprof's: int64 per sample (the snapshot's estimates rounded
  * to the nearest integer, as the exported profile.proto holds them).
  */
+#define _GNU_SOURCE /* qsort_r */
 #include <math.h>
 #include <regex.h>
 #include <stdbool.h>
@@ -832,13 +833,17 @@ static int64_t abs64(int64_t v)
 
 /* Node orders (graph.Nodes.Sort): FlatNameOrder and CumNameOrder.  Names
  * are unique at function granularity, so the name decides every tie. */
-static const struct rnode *sort_nodes_base;
-static int sort_cum;
+struct node_order {
+	const struct rnode *nodes;
+	bool cum;
+};
 
-static int cmp_nodes(const void *a, const void *b)
+static int cmp_nodes(const void *a, const void *b, void *arg)
 {
-	const struct rnode *l = &sort_nodes_base[*(const uint32_t *)a];
-	const struct rnode *r = &sort_nodes_base[*(const uint32_t *)b];
+	const struct node_order *ord = arg;
+	const struct rnode *l = &ord->nodes[*(const uint32_t *)a];
+	const struct rnode *r = &ord->nodes[*(const uint32_t *)b];
+	bool sort_cum = ord->cum;
 	int64_t lv = sort_cum ? abs64(l->cum) : abs64(l->flat);
 	int64_t rv = sort_cum ? abs64(r->cum) : abs64(r->flat);
 	if (lv != rv)
@@ -941,9 +946,8 @@ int hd_report_top(FILE *out, const struct hd_snap *s,
 		ids[n++] = (uint32_t)i;
 	}
 	size_t dropped = present - n, orig_count = n;
-	sort_nodes_base = c.nodes;
-	sort_cum = o->cum;
-	qsort(ids, n, sizeof(*ids), cmp_nodes);
+	struct node_order ord = {c.nodes, o->cum != 0};
+	qsort_r(ids, n, sizeof(*ids), cmp_nodes, &ord);
 	size_t top = o->n > 0 ? (size_t)o->n : DEFAULT_TOP;
 	if (n > top)
 		n = top;
@@ -1018,12 +1022,11 @@ out:
 
 /* ---- traces (report.printTraces) ---- */
 
-static const struct rsample *sort_samples_base;
-
-static int cmp_samples(const void *a, const void *b)
+static int cmp_samples(const void *a, const void *b, void *arg)
 {
-	const struct rsample *l = &sort_samples_base[*(const uint32_t *)a];
-	const struct rsample *r = &sort_samples_base[*(const uint32_t *)b];
+	const struct rsample *samples = arg;
+	const struct rsample *l = &samples[*(const uint32_t *)a];
+	const struct rsample *r = &samples[*(const uint32_t *)b];
 	if (abs64(l->v) != abs64(r->v))
 		return abs64(l->v) > abs64(r->v) ? -1 : 1;
 	return l->stack->id < r->stack->id ? -1 : l->stack->id > r->stack->id;
@@ -1048,8 +1051,7 @@ int hd_report_traces(FILE *out, const struct hd_snap *s,
 		if (c.samples[i].kept && c.samples[i].v != 0 &&
 		    c.samples[i].nlocs > 0)
 			ids[n++] = (uint32_t)i;
-	sort_samples_base = c.samples;
-	qsort(ids, n, sizeof(*ids), cmp_samples);
+	qsort_r(ids, n, sizeof(*ids), cmp_samples, c.samples);
 	if (o->n > 0 && (size_t)o->n < n)
 		n = (size_t)o->n;
 
@@ -1082,10 +1084,11 @@ out:
 
 /* ---- list (report/source.go printSource) ---- */
 
-static int cmp_line_nodes(const void *a, const void *b)
+static int cmp_line_nodes(const void *a, const void *b, void *arg)
 {
-	const struct rnode *l = &sort_nodes_base[*(const uint32_t *)a];
-	const struct rnode *r = &sort_nodes_base[*(const uint32_t *)b];
+	const struct rnode *nodes = arg;
+	const struct rnode *l = &nodes[*(const uint32_t *)a];
+	const struct rnode *r = &nodes[*(const uint32_t *)b];
 	int c = strcmp(l->name, r->name);
 	if (c)
 		return c;
@@ -1207,8 +1210,7 @@ int hd_report_list(FILE *out, const struct hd_snap *s, const char *regex,
 		goto out;
 	}
 	/* Functions by name, then each function's files by name. */
-	sort_nodes_base = c.nodes;
-	qsort(ids, n, sizeof(*ids), cmp_line_nodes);
+	qsort_r(ids, n, sizeof(*ids), cmp_line_nodes, c.nodes);
 
 	char tv[64];
 	format_value(&c, tv, sizeof(tv), c.total);

@@ -632,6 +632,25 @@ HD_TEST(list_no_match)
 	hd_snap_free(s);
 }
 
+HD_TEST(unresolvable_pc)
+{
+	/* No frames for 0xf001: named by its address (pc - 1). */
+	static const struct fake_sample set[] = {
+		{{0xf001, 0x1001}, {1, 64, 1, 64}},
+	};
+	struct hd_snap *s = make_snap(set, 1);
+	struct hd_report_opts o = opts();
+	EXPECT_REPORT(TOP, s, &o, NULL,
+		"Showing nodes accounting for 64B, 100% of 64B total\n"
+		"      flat  flat%   sum%        cum   cum%\n"
+		"       64B   100%   100%        64B   100%  0xf000\n"
+		"         0     0%   100%        64B   100%  main\n");
+	EXPECT_REPORT(LIST, s, &o, "^0x",
+		"Total: 64B\n"
+		"No source information for 0xf000\n");
+	hd_snap_free(s);
+}
+
 HD_TEST(empty_profile)
 {
 	struct hd_snap *s = make_snap(NULL, 0);
