@@ -45,8 +45,10 @@ typedef Perftools__Profiles__Function pb_function;
 /* Allocator frames (shared with cli/report.c)                         */
 /* ------------------------------------------------------------------ */
 
-/* pprof's allocRxStr, in its order, then aligned_alloc and reallocarray
- * (heapdbg's entry points that pprof's list predates). */
+/* pprof's allocRxStr, in its order, then the libstdc++ allocator layers
+ * (std::allocator<T>::allocate and the new_allocator under it), which
+ * pprof's list names only without template arguments, and the entry
+ * points of heapdbg that pprof's list predates. */
 const char hd_export_drop_frames[] =
 	"calloc|cfree|malloc|free|memalign|do_memalign|(__)?posix_memalign|"
 	"pvalloc|valloc|realloc|"
@@ -63,20 +65,47 @@ const char hd_export_drop_frames[] =
 	"__gnu_cxx::new_allocator::allocate|__libc_malloc|"
 	"__malloc_alloc_template::allocate|allocate|cpp_alloc|"
 	"operator new(\\[\\])?|simple_alloc::allocate|"
+	"std::allocator<.*>::allocate|std::allocator_traits<.*>::allocate|"
+	"(std|__gnu_cxx)::(__)?new_allocator<.*>::allocate|"
 	"aligned_alloc|reallocarray";
 
-static regex_t drop_rx;
-static int drop_rx_err = -1;
-static pthread_once_t drop_rx_once = PTHREAD_ONCE_INIT;
+/* pprof's allocSkipRxStr: Go runtime frames kept mid-stack. */
+const char hd_export_keep_frames[] =
+	"runtime\\.panic|runtime\\.reflectcall|runtime\\.call[0-9]*";
 
-static void drop_rx_init(void)
+static regex_t drop_rx, keep_rx;
+static int rx_err = -1;
+static pthread_once_t rx_once = PTHREAD_ONCE_INIT;
+
+/* pprof anchors each list as "^(" + list + ")$". */
+static int compile_anchored(regex_t *rx, const char *list)
 {
-	/* pprof anchors the list as "^(" + list + ")$". */
-	static const char pre[] = "^(", post[] = ")$";
-	char rx[sizeof(pre) + sizeof(hd_export_drop_frames) + sizeof(post)];
+	size_t len = strlen(list) + 5;
+	char *text = malloc(len);
+	if (!text)
+		return REG_ESPACE;
+	snprintf(text, len, "^(%s)$", list);
+	int rc = regcomp(rx, text, REG_EXTENDED | REG_NOSUB);
+	free(text);
+	return rc;
+}
 
-	snprintf(rx, sizeof(rx), "%s%s%s", pre, hd_export_drop_frames, post);
-	drop_rx_err = regcomp(&drop_rx, rx, REG_EXTENDED | REG_NOSUB);
+static void rx_init(void)
+{
+	rx_err = compile_anchored(&drop_rx, hd_export_drop_frames);
+	if (rx_err == 0) {
+		rx_err = compile_anchored(&keep_rx, hd_export_keep_frames);
+		if (rx_err != 0)
+			regfree(&drop_rx);
+	}
+}
+
+static int rx_ready(void)
+{
+	pthread_once(&rx_once, rx_init);
+	if (rx_err == 0)
+		return 0;
+	return rx_err == REG_ESPACE ? -HD_ENOMEM : -HD_EINTERNAL;
 }
 
 /* pprof's simplifyFunc: drop a leading '.', and cut the name at the first
@@ -111,22 +140,26 @@ static size_t simplify_func(const char **name)
 	return strlen(s);
 }
 
-static bool is_alloc_frame(const struct hd_frame *f)
+int hd_export_alloc_frame(const char *func)
 {
-	if (!f->func || !*f->func)
-		return false;
-	const char *name = f->func;
+	int rc = rx_ready();
+	if (rc)
+		return rc;
+	if (!func || !*func)
+		return 0;
+	const char *name = func;
 	size_t len = simplify_func(&name);
 	char buf[512];
 	char *copy = len < sizeof(buf) ? buf : malloc(len + 1);
 	if (!copy)
-		return false;
+		return -HD_ENOMEM;
 	memcpy(copy, name, len);
 	copy[len] = 0;
-	bool match = regexec(&drop_rx, copy, 0, NULL, 0) == 0;
+	rc = regexec(&drop_rx, copy, 0, NULL, 0) == 0 &&
+	     regexec(&keep_rx, copy, 0, NULL, 0) != 0;
 	if (copy != buf)
 		free(copy);
-	return match;
+	return rc;
 }
 
 /* Mirrors Profile.Prune: per location, the outermost allocator line
@@ -137,10 +170,6 @@ static bool is_alloc_frame(const struct hd_frame *f)
 int hd_export_prune(const struct hd_frame *frames, const int *loc, int n,
 		    unsigned char *keep)
 {
-	pthread_once(&drop_rx_once, drop_rx_init);
-	if (drop_rx_err != 0)
-		return drop_rx_err == REG_ESPACE ? -HD_ENOMEM : -HD_EINTERNAL;
-
 	for (int i = 0; i < n; i++)
 		keep[i] = 1;
 
@@ -151,8 +180,13 @@ int hd_export_prune(const struct hd_frame *frames, const int *loc, int n,
 		while (b > 0 && loc[b - 1] == loc[e - 1])
 			b--;
 		int m = e - 1;
-		while (m >= b && !is_alloc_frame(&frames[m]))
-			m--;
+		for (; m >= b; m--) {
+			int rc = hd_export_alloc_frame(frames[m].func);
+			if (rc < 0)
+				return rc;
+			if (rc)
+				break;
+		}
 		bool prune_whole = m == e - 1, prune_beneath = m >= b;
 
 		/* A partial match trims the location's lines wherever it
@@ -692,6 +726,7 @@ static int ex_pack(struct ex *x, const struct hd_snap *s, uint8_t **out,
 	value_type(x, &period, "space", "bytes", &fail);
 	int64_t def = ex_str(x, "inuse_space");
 	int64_t drop = ex_str(x, hd_export_drop_frames);
+	int64_t keep = ex_str(x, hd_export_keep_frames);
 	int64_t comment = -1;
 	bool named = s->name && *s->name;
 	if (named) {
@@ -699,7 +734,7 @@ static int ex_pack(struct ex *x, const struct hd_snap *s, uint8_t **out,
 		snprintf(buf, sizeof(buf), "heapdbg snapshot %s", s->name);
 		comment = ex_str(x, buf);
 	}
-	if (fail || def < 0 || drop < 0 || (named && comment < 0))
+	if (fail || def < 0 || drop < 0 || keep < 0 || (named && comment < 0))
 		return -HD_ENOMEM;
 
 	p.n_sample_type = 4;
@@ -708,6 +743,7 @@ static int ex_pack(struct ex *x, const struct hd_snap *s, uint8_t **out,
 	p.period = (int64_t)s->rate;
 	p.default_sample_type = def;
 	p.drop_frames = drop;
+	p.keep_frames = keep;
 	if (named) {
 		p.n_comment = 1;
 		p.comment = &comment;

@@ -42,11 +42,19 @@ int hd_export_folded(const char *path, const struct hd_snap *s,
 
 /* Allocator frames, trimmed from the top of every stack as pprof trims a
  * heap profile: pprof's own list (allocRxStr in github.com/google/pprof
- * profile/legacy_profile.go) plus the entry points heapdbg covers that it
- * lacks.  A regular expression (the same text in RE2 and POSIX ERE
- * syntax) matched against a whole function name; hd_export_pprof() writes
- * it as the profile's drop_frames, so pprof trims exactly these. */
+ * profile/legacy_profile.go) plus the libstdc++ allocator layers and the
+ * entry points heapdbg covers that it lacks; and the frames exempted
+ * (allocSkipRxStr).  Regular expressions (the same text in RE2 and POSIX
+ * ERE syntax) matched against a whole function name; hd_export_pprof()
+ * writes them as the profile's drop_frames and keep_frames, so pprof
+ * trims exactly these. */
 extern const char hd_export_drop_frames[];
+extern const char hd_export_keep_frames[];
+
+/* 1 if pprof takes the function named `func` (a demangled name, as
+ * hd_frame.func) for an allocator frame, after its simplification of the
+ * name (no argument list, no leading '.'); 0 if not; -HD_ENOMEM. */
+int hd_export_alloc_frame(const char *func) HD_MUST_CHECK;
 
 /* pprof's trimming (profile/prune.go, Profile.Prune) of one stack.
  * frames[0..n) are the frames of the stack's pcs as resolved, innermost

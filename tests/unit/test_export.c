@@ -331,6 +331,7 @@ HD_TEST(header_fields)
 	HD_EXPECT_EQ(p->time_nanos, 1700000002750000000LL);
 	HD_EXPECT_EQ(p->duration_nanos, 2250000000LL);
 	HD_EXPECT_STREQ(str(p, p->drop_frames), hd_export_drop_frames);
+	HD_EXPECT_STREQ(str(p, p->keep_frames), hd_export_keep_frames);
 	HD_ASSERT(p->n_comment == 1);
 	HD_EXPECT_STREQ(str(p, p->comment[0]), "heapdbg snapshot full");
 
@@ -776,6 +777,25 @@ HD_TEST(prune_allocator_frames)
 	const char *g[] = {"cb", "realloc", "f", "main"};
 	HD_EXPECT_EQ(prune(g, la, 4, keep), 2);
 	expect_keep(keep, "0011", 4);
+
+	/* Template allocator layers of libstdc++ are allocator frames. */
+	const char *t[] = {"std::__new_allocator<int>::allocate(unsigned long, "
+			   "void const*)",
+			   "std::allocator_traits<std::allocator<int> >::"
+			   "allocate(std::allocator<int>&, unsigned long)",
+			   "std::vector<int>::push_back(int const&)", "main"};
+	HD_EXPECT_EQ(prune(t, la, 4, keep), 2);
+	expect_keep(keep, "0011", 4);
+	HD_EXPECT_EQ(hd_export_alloc_frame("std::allocator<char>::allocate"),
+		     1);
+	HD_EXPECT_EQ(hd_export_alloc_frame("allocate_buffer"), 0);
+	HD_EXPECT_EQ(hd_export_alloc_frame(""), 0);
+	HD_EXPECT_EQ(hd_export_alloc_frame(NULL), 0);
+
+	/* runtime.panic is kept (keep_frames) although runtime.* drops. */
+	HD_EXPECT_EQ(hd_export_alloc_frame("runtime.mallocgc"), 1);
+	HD_EXPECT_EQ(hd_export_alloc_frame("runtime.panic"), 0);
+	HD_EXPECT_EQ(hd_export_alloc_frame("runtime.call32"), 0);
 
 	/* tcmalloc::* and runtime.* patterns. */
 	const char *h[] = {"tcmalloc::Alloc", "runtime.mallocgc", "main.f"};
