@@ -38,6 +38,10 @@ struct hd_tracer_cfg {
 	struct hd_tracer_hooks hooks;
 };
 
+/* hd_tracer_attach() and hd_tracer_run() block SIGCHLD in the calling
+ * thread (the tracer reads it from a signalfd, so it must be blocked in
+ * every thread): create other threads after calling them. */
+
 /* Seize every thread of pid, arm sampling, let it run.  On failure the
  * process is left exactly as it was and a -HD_E* code is returned;
  * `why` (if non-NULL, size whylen) receives a detail for the message
@@ -95,10 +99,11 @@ void hd_tracer_stats(struct hd_tracer *t, struct hd_tracer_stats *out);
 /* Entry points armed, for `info probes`: name, address, module, method
  * ("breakpoint", "breakpoint+xol"...).  Returns the count. */
 struct hd_probe_info {
-	const char *name;
+	char name[32];
 	uint64_t addr;
-	const char *module;
-	const char *method;
+	char module[256];
+	char method[128]; /* "breakpoint, emulating push %r12" or
+			     "not probed: <why>" */
 };
 int hd_tracer_probes(struct hd_tracer *t, struct hd_probe_info *out, int max);
 

@@ -1,0 +1,146 @@
+/* Remote unwinding with libunwind-ptrace.
+ *
+ * libunwind reads the tracee only through its accessor table
+ * (src/ptrace/_UPT_accessors.c).  Its _UPT_access_mem reads one word per
+ * PTRACE_PEEKDATA, a system call per word; instead the top of the stack is
+ * read once with process_vm_readv and served from that copy, and the
+ * registers come from the one PTRACE_GETREGS the tracer already did.  The
+ * rest (finding .eh_frame in the module files) is libunwind's own.
+ *
+ * libunwind passes the `arg` given to unw_init_remote() to the accessors,
+ * except that _UPT_find_proc_info hands its own UPT_info to access_mem
+ * when it searches the unwind table; so access_mem and access_reg find
+ * the stack copy through `cur`, which is safe because only the tracer
+ * thread unwinds. */
+#include <libunwind-ptrace.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define STACK_COPY (64 * 1024)
+
+struct hd_unwinder {
+	pid_t pid;
+	unw_addr_space_t as;
+	void *upt;
+	unw_accessors_t acc;
+	/* the thread being unwound */
+	pid_t tid;
+	const struct user_regs_struct *regs;
+	uint64_t stack_base;
+	size_t stack_len;
+	uint8_t stack[STACK_COPY];
+};
+
+static struct hd_unwinder *cur;
+
+static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
+		      int write, void *arg)
+{
+	(void)as;
+	(void)arg;
+	struct hd_unwinder *u = cur;
+	if (write)
+		return -UNW_EINVAL;
+	if (addr >= u->stack_base &&
+	    addr + sizeof(*val) <= u->stack_base + u->stack_len) {
+		memcpy(val, u->stack + (addr - u->stack_base), sizeof(*val));
+		return 0;
+	}
+	return hd_mem_read_full(u->tid, addr, val, sizeof(*val)) ? -UNW_EINVAL
+								  : 0;
+}
+
+static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val,
+		      int write, void *arg)
+{
+	(void)as;
+	(void)arg;
+	const struct user_regs_struct *r = cur->regs;
+	if (write)
+		return -UNW_EREADONLYREG;
+	switch (reg) {
+	case UNW_X86_64_RAX: *val = r->rax; break;
+	case UNW_X86_64_RDX: *val = r->rdx; break;
+	case UNW_X86_64_RCX: *val = r->rcx; break;
+	case UNW_X86_64_RBX: *val = r->rbx; break;
+	case UNW_X86_64_RSI: *val = r->rsi; break;
+	case UNW_X86_64_RDI: *val = r->rdi; break;
+	case UNW_X86_64_RBP: *val = r->rbp; break;
+	case UNW_X86_64_RSP: *val = r->rsp; break;
+	case UNW_X86_64_R8: *val = r->r8; break;
+	case UNW_X86_64_R9: *val = r->r9; break;
+	case UNW_X86_64_R10: *val = r->r10; break;
+	case UNW_X86_64_R11: *val = r->r11; break;
+	case UNW_X86_64_R12: *val = r->r12; break;
+	case UNW_X86_64_R13: *val = r->r13; break;
+	case UNW_X86_64_R14: *val = r->r14; break;
+	case UNW_X86_64_R15: *val = r->r15; break;
+	case UNW_X86_64_RIP: *val = r->rip; break;
+	default: return -UNW_EBADREG;
+	}
+	return 0;
+}
+
+struct hd_unwinder *hd_unwinder_new(pid_t pid)
+{
+	struct hd_unwinder *u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->pid = pid;
+	u->acc = _UPT_accessors;
+	u->acc.access_mem = access_mem;
+	u->acc.access_reg = access_reg;
+	u->as = unw_create_addr_space(&u->acc, 0);
+	u->upt = _UPT_create(pid);
+	if (!u->as || !u->upt) {
+		hd_unwinder_free(u);
+		return NULL;
+	}
+	unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+	return u;
+}
+
+void hd_unwinder_free(struct hd_unwinder *u)
+{
+	if (!u)
+		return;
+	if (u->upt)
+		_UPT_destroy(u->upt);
+	if (u->as)
+		unw_destroy_addr_space(u->as);
+	free(u);
+}
+
+int hd_unwind_from_entry(struct hd_unwinder *u, pid_t tid,
+			 const struct user_regs_struct *r, uint64_t *pcs,
+			 int max)
+{
+	unw_cursor_t c;
+	int n = 0;
+	u->tid = tid;
+	u->regs = r;
+	u->stack_base = r->rsp;
+	ssize_t got = hd_mem_read(tid, r->rsp, u->stack, sizeof(u->stack));
+	u->stack_len = got > 0 ? (size_t)got : 0;
+	cur = u;
+	if (unw_init_remote(&c, u->as, u->upt) < 0)
+		goto out;
+	/* Frame 0 is the allocator's entry; its callers follow. */
+	while (n < max && unw_step(&c) > 0) {
+		unw_word_t ip;
+		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+			break;
+		pcs[n++] = ip;
+	}
+out:
+	cur = NULL;
+	return n;
+}
+
+/* Modules changed (dlclose, exec): cached unwind info may be stale. */
+void hd_unwinder_flush(struct hd_unwinder *u)
+{
+	unw_flush_cache(u->as, 0, 0);
+}
