@@ -7,7 +7,8 @@
  *                     (interactive mode); the total is computed before
  *                     -focus/-ignore, so percentages stay of the whole.
  *   profile/prune.go  the allocator frames trimmed from every stack
- *                     (Prune with legacy_profile.go's allocRxStr).
+ *                     (Prune with the drop_frames an exported profile
+ *                     carries: profile/pprof's hd_export_drop_frames).
  *   profile/filter.go focus/ignore (FilterSamplesByName).
  *   internal/graph    nodes, cum once per sample, flat on the leaf,
  *                     edges (for the "(inline)" label), sort orders.
@@ -27,6 +28,7 @@
 #include <strings.h>
 
 #include "report.h"
+#include "../profile/pprof/export.h"
 
 #define SEPARATOR                                                            \
 	"-----------+-------------------------------------------------------"
@@ -371,29 +373,31 @@ static int add_frames(struct rctx *c, struct rloc *l)
 
 /* ---- allocator frames (profile/prune.go) ---- */
 
-/* legacy_profile.go allocRxStr, plus the libstdc++ allocator layers
- * (std::allocator<T>::allocate and the new_allocator under it), which
- * pprof's list only names without template arguments.  An exported
- * profile carries the same expression as drop_frames. */
-static const char drop_rx[] =
-	"^(calloc|cfree|malloc|free|memalign|do_memalign|(__)?posix_memalign|"
-	"pvalloc|valloc|realloc|"
-	"tcmalloc::.*|tc_calloc|tc_cfree|tc_malloc|tc_free|tc_memalign|"
-	"tc_posix_memalign|tc_pvalloc|tc_valloc|tc_realloc|tc_new|tc_delete|"
-	"tc_newarray|tc_deletearray|tc_new_nothrow|tc_newarray_nothrow|"
-	"malloc_zone_malloc|malloc_zone_calloc|malloc_zone_valloc|"
-	"malloc_zone_realloc|malloc_zone_memalign|malloc_zone_free|"
-	"runtime\\..*|"
-	"BaseArena::.*|(::)?do_malloc_no_errno|(::)?do_malloc_pages|"
-	"(::)?do_malloc|DoSampledAllocation|MallocedMemBlock::MallocedMemBlock|"
-	"_M_allocate|__builtin_(vec_)?delete|__builtin_(vec_)?new|"
-	"__gnu_cxx::new_allocator::allocate|__libc_malloc|"
-	"__malloc_alloc_template::allocate|allocate|cpp_alloc|"
-	"operator new(\\[\\])?|simple_alloc::allocate|"
+/* The allocator frames: the exporter's list (pprof's allocRxStr plus
+ * heapdbg's extra entry points, written as the exported profile's
+ * drop_frames), and the libstdc++ allocator layers under operator new
+ * (std::allocator<T>::allocate, allocator_traits, new_allocator), which
+ * pprof's list names only without template arguments. */
+static const char cxx_alloc_rx[] =
 	"std::allocator<.*>::allocate|std::allocator_traits<.*>::allocate|"
-	"(std|__gnu_cxx)::(__)?new_allocator<.*>::allocate)$";
-static const char keep_rx[] =
-	"^(runtime\\.panic|runtime\\.reflectcall|runtime\\.call[0-9]*)$";
+	"(std|__gnu_cxx)::(__)?new_allocator<.*>::allocate";
+
+static int compile_drop_rx(regex_t *rx, char *err, size_t errlen)
+{
+	size_t len = sizeof("^(|)$") + strlen(hd_export_drop_frames) +
+		     sizeof(cxx_alloc_rx);
+	char *re = malloc(len);
+	if (!re)
+		return -HD_ENOMEM;
+	snprintf(re, len, "^(%s|%s)$", hd_export_drop_frames, cxx_alloc_rx);
+	int rc = regcomp(rx, re, REG_EXTENDED | REG_NOSUB);
+	free(re);
+	if (rc) {
+		snprintf(err, errlen, "%s", hd_strerror(-HD_EINTERNAL));
+		return -HD_EINTERNAL;
+	}
+	return 0;
+}
 
 /* profile.simplifyFunc: cut the argument list at the first '(' that does
  * not start "(anonymous namespace)" or belong to "operator()". */
@@ -435,16 +439,14 @@ static bool simplified_matches(const regex_t *rx, const char *name)
 	return regexec(rx, buf, 0, NULL, 0) == 0;
 }
 
-static void prune_locations(struct rctx *c, const regex_t *drop,
-			    const regex_t *keep)
+static void prune_locations(struct rctx *c, const regex_t *drop)
 {
 	for (size_t i = 0; i < c->nlocs; i++) {
 		struct rloc *l = &c->locs[i];
 		int k;
 		for (k = (int)l->n - 1; k >= 0; k--) {
 			const char *name = c->frames[l->first + k].func;
-			if (*name && simplified_matches(drop, name) &&
-			    !simplified_matches(keep, name))
+			if (*name && simplified_matches(drop, name))
 				break;
 		}
 		if (k < 0)
@@ -546,7 +548,7 @@ static int load(struct rctx *c, const struct hd_snap *s,
 	c->sunit = sample_unit(o->index);
 	c->ounit = o->unit ? o->unit : "minimum";
 
-	regex_t focus, ignore, drop, keep;
+	regex_t focus, ignore, drop;
 	bool have_focus = false, have_ignore = false;
 	int rc;
 	if (o->focus && *o->focus) {
@@ -559,10 +561,8 @@ static int load(struct rctx *c, const struct hd_snap *s,
 			goto out_focus;
 		have_ignore = true;
 	}
-	if ((rc = compile(&drop, "drop", drop_rx, err, errlen)))
+	if ((rc = compile_drop_rx(&drop, err, errlen)))
 		goto out_ignore;
-	if ((rc = compile(&keep, "keep", keep_rx, err, errlen)))
-		goto out_drop;
 
 	rc = -HD_ENOMEM;
 	size_t npcs = 0;
@@ -587,7 +587,7 @@ static int load(struct rctx *c, const struct hd_snap *s,
 	for (size_t i = 0; i < c->nlocs; i++)
 		if ((rc = add_frames(c, &c->locs[i])))
 			goto out_pcs;
-	prune_locations(c, &drop, &keep);
+	prune_locations(c, &drop);
 
 	uint32_t *pool = c->locpool;
 	for (size_t i = 0; i < s->n; i++) {
@@ -610,8 +610,6 @@ static int load(struct rctx *c, const struct hd_snap *s,
 	rc = 0;
 out_pcs:
 	free(pcs);
-	regfree(&keep);
-out_drop:
 	regfree(&drop);
 out_ignore:
 	if (have_ignore)
