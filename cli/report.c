@@ -19,7 +19,9 @@
  * Values are pprof's: int64 per sample (the snapshot's estimates rounded
  * to the nearest integer, as the exported profile.proto holds them).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* qsort_r */
+#endif
 #include <math.h>
 #include <regex.h>
 #include <stdbool.h>
