@@ -180,9 +180,11 @@ static int dwarf_frames(struct hd_sym_space *s, Dwarf_Die *cudie,
 		if (name)
 			frame_name(s, f, name);
 		f->inlined = 1;
-		/* The caller's position is where this instance was inlined. */
+		/* The caller's position is where this instance was inlined.
+		 * (0 is a valid file index in DWARF 5: check presence.) */
 		int idx = die_udata(die, DW_AT_call_file, false);
-		file = files && (size_t)idx < nfiles
+		file = files && dwarf_hasattr(die, DW_AT_call_file) &&
+			       (size_t)idx < nfiles
 			       ? dwarf_filesrc(files, (size_t)idx, NULL, NULL)
 			       : NULL;
 		line = die_udata(die, DW_AT_call_line, false);

@@ -356,6 +356,12 @@ HD_TEST(cxx_method_demangled)
 	HD_EXPECT_EQ(f[0].line, mark_line(SRC_CPP, "method_call"));
 	HD_EXPECT_EQ(f[0].func_line, mark_line(SRC_CPP, "method_decl"));
 	HD_EXPECT_STREQ(f[0].module, PROG_CPP);
+
+	/* libstdc++ without debug info: .dynsym name, demangled. */
+	HD_ASSERT(hd_sym_resolve(s, child_addr(&c, "operator_new"), f, 4) == 1);
+	HD_EXPECT_STREQ(f[0].func, "operator new(unsigned long)");
+	HD_EXPECT_STREQ(f[0].mangled, "_Znwm");
+	HD_EXPECT(f[0].module && strstr(f[0].module, "libstdc++.so"));
 	child_kill(&c);
 	hd_sym_space_free(s);
 }

@@ -1,6 +1,7 @@
 // C++ test program for the symbols unit test: a member function in a
 // namespace, whose name the test expects demangled.
 #include <cstdint>
+#include <new>
 
 #include "protocol.h"
 
@@ -28,7 +29,9 @@ int main(int argc, char **)
 {
 	hdtest::Widget w;
 	int r = w.method(argc);
+	void *(*new_fn)(std::size_t) = &::operator new;
 	symdata_report("method_ra", method_ra);
+	symdata_report("operator_new", (uintptr_t)new_fn);
 	symdata_say("ready\n");
 	while (symdata_command() != -1)
 		;
