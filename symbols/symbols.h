@@ -7,8 +7,10 @@
  * happens lazily on the first lookup in a module, never while a tracee
  * thread is stopped: hd_sym_space_update() only reads /proc/PID/maps.
  *
- * Thread safety: one internal mutex; update may be called from the tracer
- * thread while the prompt thread resolves.
+ * Thread safety: every function may be called from any thread; update
+ * may run on the tracer thread while the prompt thread resolves, and it
+ * never waits for ELF or DWARF being read (the module list has a lock of
+ * its own).
  */
 #ifndef HD_SYMBOLS_H
 #define HD_SYMBOLS_H
@@ -20,8 +22,8 @@
 
 struct hd_sym_space;
 
-/* Files are opened through `root` (e.g. "/proc/PID/root" for a process in
- * another mount namespace, or "" for the host's). */
+/* Files of a process in another mount namespace (a container) are
+ * opened through /proc/PID/root, decided per update. */
 struct hd_sym_space *hd_sym_space_new(void);
 void hd_sym_space_free(struct hd_sym_space *s);
 
@@ -83,6 +85,8 @@ struct hd_sym_module_info {
 	int has_lines;   /* DWARF line info found, in the file or in
 			    /usr/lib/debug/.build-id */
 	const char *build_id; /* hex, or NULL */
+	uint64_t offset; /* file offset mapped at start (pprof's
+			    Mapping.file_offset) */
 };
 /* Calls fn for every module in address order; has_symbols/has_lines are
  * computed (loading the module) only when `details` is non-zero. */

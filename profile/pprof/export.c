@@ -435,9 +435,9 @@ static void ex_add_module(void *ctx, const struct hd_sym_module_info *mi)
 	perftools__profiles__mapping__init(m);
 	m->memory_start = mi->start;
 	m->memory_limit = mi->end;
-	/* hd_sym_module_info has no file offset: 0 (pprof only needs it to
-	 * re-symbolize, which the flags below tell it not to). */
-	m->file_offset = 0;
+	/* pprof maps addresses to the file with it (disassembly, and
+	 * symbolization of mappings without symbols). */
+	m->file_offset = mi->offset;
 	int64_t file = ex_str(x, mi->path), bid = ex_str(x, mi->build_id);
 	if (file < 0 || bid < 0) {
 		x->nomem = 1;

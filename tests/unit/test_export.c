@@ -110,9 +110,9 @@ static void fake_modules(void *ctx,
 	(void)ctx;
 	/* Not in address order on purpose: the exporter sorts. */
 	struct hd_sym_module_info lib = {lib_path, LIB_START, LIB_END, 1, 1, 0,
-					 NULL};
+					 NULL, 0x9000};
 	struct hd_sym_module_info exe = {exe_path, EXE_START, EXE_END, 1, 1, 1,
-					 "0123abcd"};
+					 "0123abcd", 0x1000};
 	fn(fnctx, &lib);
 	fn(fnctx, &exe);
 }
@@ -363,12 +363,14 @@ HD_TEST(mappings)
 	HD_EXPECT_STREQ(str(p, exe->build_id), "0123abcd");
 	HD_EXPECT_EQ(exe->memory_start, EXE_START);
 	HD_EXPECT_EQ(exe->memory_limit, EXE_END);
+	HD_EXPECT_EQ(exe->file_offset, 0x1000);
 	HD_EXPECT(exe->has_functions && exe->has_filenames &&
 		  exe->has_line_numbers && exe->has_inline_frames);
 	HD_EXPECT_STREQ(str(p, lib->filename), lib_path);
 	HD_EXPECT_STREQ(str(p, lib->build_id), "");
 	HD_EXPECT_EQ(lib->memory_start, LIB_START);
 	HD_EXPECT_EQ(lib->memory_limit, LIB_END);
+	HD_EXPECT_EQ(lib->file_offset, 0x9000);
 	/* The module has symbols but no line info, and the frame written
 	 * has neither file nor line. */
 	HD_EXPECT(lib->has_functions);
