@@ -22,9 +22,12 @@ enum hd_sym_load_state {
 	HD_SYM_FAILED,       /* could not be opened; resolves to addresses */
 };
 
+/* Fields up to `mapped` are set when the module is found and never change
+ * (only `mapped`, under maps_lock); the rest is lazily filled in under
+ * sym_lock. */
 struct hd_sym_module {
-	const char *path;      /* as the process names it (interned) */
-	const char *open_path; /* where we open it from (interned) */
+	char *path;            /* as the process names it */
+	char *open_path;       /* where we open it from */
 	uint64_t start, end, offset;
 	uint64_t seq;          /* order of discovery: later wins overlaps */
 	int mapped;            /* present at the last update */
@@ -59,21 +62,30 @@ struct hd_sym_source {
 	size_t nlines;
 };
 
+/* Two locks, so that hd_sym_space_update() (the tracer thread, maybe
+ * while a tracee thread waits) never waits for DWARF being read by a
+ * resolve on the prompt thread:
+ *   maps_lock: the module list and its `mapped` flags, `gen`;
+ *   sym_lock:  everything else.
+ * Order: sym_lock before maps_lock.  Modules are freed only with the
+ * space, so a module pointer stays valid outside maps_lock. */
 struct hd_sym_space {
-	pthread_mutex_t lock;
-	Dwfl_Callbacks callbacks;
-	char *debuginfo_path;
-
+	pthread_mutex_t maps_lock;
 	struct hd_sym_module **modules; /* sorted by start, then seq */
 	size_t nmodules, capmodules;
 	uint64_t next_seq;
+	uint64_t gen; /* bumped whenever the module set or a flag changes */
+
+	pthread_mutex_t sym_lock;
+	Dwfl_Callbacks callbacks;
+	char *debuginfo_path;
+	uint64_t cache_gen; /* gen the pc cache was filled under */
 
 	/* String intern table (open addressing). */
 	char **strings;
 	size_t nstrings, capstrings;
 
-	/* pc -> frames cache (open addressing), flushed when the set of
-	 * modules changes. */
+	/* pc -> frames cache (open addressing), flushed when gen moves. */
 	struct hd_sym_pc_entry *pcs;
 	size_t npcs, cappcs;
 	struct hd_frame *frames;
@@ -98,8 +110,10 @@ const char *hd_sym_alias_best(const struct hd_sym_module *m, uint64_t addr,
 int hd_sym_alias_has(const struct hd_sym_module *m, uint64_t addr,
 		     const char *name);
 
-/* sym_resolve.c */
-int hd_sym_resolve_locked(struct hd_sym_space *s, uint64_t pc,
-			  struct hd_frame *frames, int max);
+/* sym_resolve.c; called with sym_lock held, `m` the module holding pc
+ * or NULL. */
+int hd_sym_resolve_locked(struct hd_sym_space *s, struct hd_sym_module *m,
+			  uint64_t pc, struct hd_frame *frames, int max);
+struct hd_sym_module *hd_sym_module_at(struct hd_sym_space *s, uint64_t pc);
 
 #endif

@@ -256,5 +256,7 @@ void hd_sym_module_free(struct hd_sym_module *m)
 	if (m->dwfl)
 		dwfl_end(m->dwfl);
 	free(m->aliases);
+	free(m->path);
+	free(m->open_path);
 	free(m);
 }

@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The module holding `pc`.  Unloaded modules are kept, so several may
- * hold it: the mapped one wins, then the most recently seen. */
-static struct hd_sym_module *module_at(struct hd_sym_space *s, uint64_t pc)
+/* The module holding `pc` (maps_lock held).  Unloaded modules are kept,
+ * so several may hold it: the mapped one wins, then the most recently
+ * seen. */
+struct hd_sym_module *hd_sym_module_at(struct hd_sym_space *s, uint64_t pc)
 {
 	struct hd_sym_module *best = NULL;
 	for (size_t i = 0; i < s->nmodules && s->modules[i]->start <= pc;
@@ -233,10 +234,9 @@ static int module_frames(struct hd_sym_space *s, struct hd_sym_module *m,
 	return 1;
 }
 
-int hd_sym_resolve_locked(struct hd_sym_space *s, uint64_t pc,
-			  struct hd_frame *frames, int max)
+int hd_sym_resolve_locked(struct hd_sym_space *s, struct hd_sym_module *m,
+			  uint64_t pc, struct hd_frame *frames, int max)
 {
-	struct hd_sym_module *m = module_at(s, pc);
 	if (!m || hd_sym_module_load(s, m) < 0)
 		return frame_address(s, frames, m, pc);
 	return module_frames(s, m, pc, frames, max);

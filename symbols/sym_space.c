@@ -90,7 +90,12 @@ struct hd_sym_space *hd_sym_space_new(void)
 	struct hd_sym_space *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+	if (pthread_mutex_init(&s->maps_lock, NULL) != 0) {
+		free(s);
+		return NULL;
+	}
+	if (pthread_mutex_init(&s->sym_lock, NULL) != 0) {
+		pthread_mutex_destroy(&s->maps_lock);
 		free(s);
 		return NULL;
 	}
@@ -119,7 +124,8 @@ void hd_sym_space_free(struct hd_sym_space *s)
 	free(s->pcs);
 	free(s->frames);
 	free(s->debuginfo_path);
-	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->sym_lock);
+	pthread_mutex_destroy(&s->maps_lock);
 	free(s);
 }
 
@@ -128,12 +134,12 @@ int hd_sym_set_debuginfo_path(struct hd_sym_space *s, const char *path)
 	char *copy = NULL;
 	if (path && !(copy = strdup(path)))
 		return -HD_ENOMEM;
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sym_lock);
 	/* Modules already loaded keep what they found; the path applies to
 	 * modules loaded from now on (the Dwfl callbacks read it then). */
 	free(s->debuginfo_path);
 	s->debuginfo_path = copy;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sym_lock);
 	return 0;
 }
 
@@ -174,10 +180,10 @@ static int module_insert(struct hd_sym_space *s, const char *path,
 	struct hd_sym_module *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -HD_ENOMEM;
-	m->path = hd_sym_intern(s, path);
-	m->open_path = hd_sym_intern(s, open_path);
+	m->path = strdup(path);
+	m->open_path = strdup(open_path);
 	if (!m->path || !m->open_path) {
-		free(m);
+		hd_sym_module_free(m);
 		return -HD_ENOMEM;
 	}
 	m->start = start;
@@ -205,16 +211,16 @@ int hd_sym_space_add(struct hd_sym_space *s, const char *path,
 		return -HD_EINVAL;
 	if (access(path, R_OK) != 0)
 		return errno == EACCES ? -HD_EPERM : -HD_ENOTFOUND;
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->maps_lock);
 	int err = 0;
 	struct hd_sym_module *m = module_find(s, path, start);
-	if (m) {
-		m->mapped = 1;
-	} else {
+	if (!m)
 		err = module_insert(s, path, path, start, end, offset);
-		hd_sym_cache_flush(s);
-	}
-	pthread_mutex_unlock(&s->lock);
+	if (!m || !m->mapped)
+		s->gen++;
+	if (m)
+		m->mapped = 1;
+	pthread_mutex_unlock(&s->maps_lock);
 	return err;
 }
 
@@ -360,7 +366,7 @@ int hd_sym_space_update(struct hd_sym_space *s, pid_t pid)
 		return err;
 	bool here = same_root(pid);
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->maps_lock);
 	bool changed = false;
 	int *was = calloc(s->nmodules + 1, sizeof(*was));
 	if (!was) {
@@ -390,9 +396,9 @@ int hd_sym_space_update(struct hd_sym_space *s, pid_t pid)
 		changed = was[i] != s->modules[i]->mapped;
 	free(was);
 	if (changed)
-		hd_sym_cache_flush(s);
+		s->gen++;
 out:
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->maps_lock);
 	map_entries_free(v, n);
 	return err;
 }
@@ -475,7 +481,18 @@ int hd_sym_resolve(struct hd_sym_space *s, uint64_t pc,
 {
 	if (max <= 0)
 		return 0;
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sym_lock);
+	pthread_mutex_lock(&s->maps_lock);
+	uint64_t gen = s->gen;
+	struct hd_sym_module *m = hd_sym_module_at(s, pc);
+	pthread_mutex_unlock(&s->maps_lock);
+	/* An update since the cache was filled may have put another module
+	 * under a cached pc.  (A result computed just before an update is
+	 * stored under the old gen and flushed next time.) */
+	if (gen != s->cache_gen) {
+		hd_sym_cache_flush(s);
+		s->cache_gen = gen;
+	}
 	struct hd_sym_pc_entry *e = pc_lookup(s, pc);
 	int n;
 	if (e) {
@@ -484,13 +501,13 @@ int hd_sym_resolve(struct hd_sym_space *s, uint64_t pc,
 		       (size_t)n * sizeof(*frames));
 	} else {
 		struct hd_frame all[HD_SYM_MAX_FRAMES];
-		int total = hd_sym_resolve_locked(s, pc, all,
+		int total = hd_sym_resolve_locked(s, m, pc, all,
 						  HD_SYM_MAX_FRAMES);
 		pc_store(s, pc, all, total);
 		n = total < max ? total : max;
 		memcpy(frames, all, (size_t)n * sizeof(*frames));
 	}
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sym_lock);
 	return n;
 }
 
@@ -500,19 +517,30 @@ void hd_sym_modules(struct hd_sym_space *s, int details,
 		    void (*fn)(void *ctx, const struct hd_sym_module_info *),
 		    void *ctx)
 {
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sym_lock);
+	pthread_mutex_lock(&s->maps_lock);
 	size_t n = s->nmodules;
 	struct hd_sym_module_info *infos = calloc(n + 1, sizeof(*infos));
-	for (size_t i = 0; infos && i < n; i++) {
+	struct hd_sym_module **mods = calloc(n + 1, sizeof(*mods));
+	for (size_t i = 0; infos && mods && i < n; i++) {
 		struct hd_sym_module *m = s->modules[i];
-		if (details)
-			hd_sym_module_details(s, m);
+		mods[i] = m;
 		infos[i] = (struct hd_sym_module_info){
 			.path = m->path, .start = m->start, .end = m->end,
-			.loaded = m->mapped, .has_symbols = m->has_symbols,
-			.has_lines = m->has_lines, .build_id = m->build_id};
+			.loaded = m->mapped};
 	}
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->maps_lock);
+	for (size_t i = 0; infos && mods && i < n; i++) {
+		if (details)
+			hd_sym_module_details(s, mods[i]);
+		infos[i].has_symbols = mods[i]->has_symbols;
+		infos[i].has_lines = mods[i]->has_lines;
+		infos[i].build_id = mods[i]->build_id;
+	}
+	pthread_mutex_unlock(&s->sym_lock);
+	if (!mods)
+		n = 0;
+	free(mods);
 	/* Called unlocked so that fn may use the space; the strings it sees
 	 * are interned and outlive this call. */
 	for (size_t i = 0; infos && i < n; i++)
@@ -604,11 +632,11 @@ const char *hd_sym_source_line(struct hd_sym_space *s, const char *file,
 {
 	if (!file || line < 1)
 		return NULL;
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->sym_lock);
 	struct hd_sym_source *src = source_get(s, file);
 	const char *text = NULL;
 	if (src && src->text && (size_t)line <= src->nlines)
 		text = src->lines[line - 1];
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->sym_lock);
 	return text;
 }

@@ -493,6 +493,27 @@ HD_TEST(offline_pie_at_any_base)
 	hd_sym_space_free(s);
 }
 
+HD_TEST(newer_module_replaces_cached_pc)
+{
+	struct hd_sym_space *s = hd_sym_space_new();
+	HD_ASSERT(s != NULL);
+	const uint64_t base = 0x7f1200000000ull;
+	add_text(s, PROG, base);
+	uint64_t pc = base + elf_symbol(PROG, "outer_fn");
+	struct hd_frame f[4];
+	HD_ASSERT(hd_sym_resolve(s, pc, f, 4) == 1);
+	HD_EXPECT_STREQ(f[0].module, PROG);
+	/* Another file mapped over the same addresses (as after dlclose and
+	 * dlopen) wins, although the pc was cached. */
+	GElf_Phdr t = elf_text_segment(PROG), c = elf_text_segment(PROG_CPP);
+	HD_ASSERT(hd_sym_space_add(s, PROG_CPP, base + (t.p_vaddr & ~4095ull),
+				   base + t.p_vaddr + t.p_memsz,
+				   c.p_offset - (c.p_vaddr & 4095)) == 0);
+	HD_ASSERT(hd_sym_resolve(s, pc, f, 4) >= 1);
+	HD_EXPECT_STREQ(f[0].module, PROG_CPP);
+	hd_sym_space_free(s);
+}
+
 HD_TEST(offline_non_pie)
 {
 	struct hd_sym_space *s = hd_sym_space_new();
