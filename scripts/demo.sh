@@ -32,7 +32,10 @@ done
 tmp=$(mktemp -d)
 leaky_pid=
 cleanup() {
-	[[ -n $leaky_pid ]] && kill "$leaky_pid" 2>/dev/null && wait "$leaky_pid" 2>/dev/null
+	if [[ -n $leaky_pid ]]; then
+		kill "$leaky_pid" 2>/dev/null || true
+		wait "$leaky_pid" 2>/dev/null || true
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,7 +53,8 @@ fi
 
 echo "\$ fixtures/leaky &        # a server that leaks 4 KiB per request"
 echo "\$ heapdbg attach $leaky_pid"
-python3 "$src/scripts/session.py" "$heapdbg" attach "$leaky_pid" <<'CMDS'
+status=0
+python3 "$src/scripts/session.py" "$heapdbg" attach "$leaky_pid" <<'CMDS' || status=$?
 snapshot base
 sleep 2
 snapshot current
@@ -58,3 +62,4 @@ top -base base
 list leak_session
 detach
 CMDS
+exit $status

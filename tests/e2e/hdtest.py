@@ -211,9 +211,12 @@ def value(text):
 
 
 def fn_key(name):
-    """A report's function name without C++ parameters or cv-qualifiers:
-    "ns::C::f(int) const" -> "ns::C::f"."""
+    """A report's function name without C++ parameters, cv-qualifiers or
+    pprof's " (inline)" mark: "ns::C::f(int) const (inline)" -> "ns::C::f".
+    """
     name = name.strip()
+    if name.endswith(" (inline)"):
+        name = name[: -len(" (inline)")]
     if name.endswith(" const"):
         name = name[: -len(" const")]
     if name.endswith(")"):
@@ -380,16 +383,23 @@ class Grow:
             return []
 
     def ping(self, timeout=20):
-        self.proc.stdin.write(b"ping\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(b"ping\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return None
         line = self.out.readline(timeout)
         if line is not None:
             self.lines.append(line)
         return line
 
     def finish(self, timeout=30):
-        """Closes stdin; returns (normalized output, exit status)."""
-        self.proc.stdin.close()
+        """Closes stdin; returns (normalized output, exit status: negative
+        for a signal, as subprocess says)."""
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
         self.lines += self.out.rest(timeout)
         try:
             rc = self.proc.wait(timeout)

@@ -41,6 +41,11 @@ class Tmux:
     def screen(self):
         return self.t(["capture-pane", "-p", "-t", "hd"]).stdout
 
+    def cursor_x(self):
+        out = self.t(["display-message", "-p", "-t", "hd",
+                      "#{cursor_x}"]).stdout.strip()
+        return int(out) if out.isdigit() else None
+
     def keys(self, *keys):
         self.t(["send-keys", "-t", "hd"] + list(keys))
 
@@ -95,10 +100,11 @@ def main():
         chk.check(ok, "Tab completes snaps -> snapshot (common prefix)", s)
         tm.type("s")
         tm.keys("Tab")
-        ok, s = tm.wait_for(lambda s: last_line(s)
-                            == PROMPT + "snapshots ")
+        # capture-pane drops trailing blanks: the cursor shows the space
+        ok, s = tm.wait_for(lambda s: last_line(s) == PROMPT + "snapshots"
+                            and tm.cursor_x() == len(PROMPT + "snapshots "))
         chk.check(ok, "Tab completes snapshots, the unique match, with a "
-                  "space", s)
+                  "space (cursor at column %s)" % tm.cursor_x(), s)
         tm.keys("Enter")
         ok, s = tm.wait_for(lambda s: "zebra" in s.split(PROMPT + "snapshots")
                             [-1] and last_line(s) == PROMPT.rstrip())
