@@ -393,8 +393,8 @@ struct ex {
 	int nomem; /* set by callbacks that cannot return an error */
 };
 
-/* Interned string index.  Strings are copied: some are made here, and
- * the table outlives nothing it points into. */
+/* Interned string index, or -1 (out of memory).  Strings are copied, so
+ * names made here and names lent by the resolver are owned alike. */
 static int64_t ex_str(struct ex *x, const char *s)
 {
 	if (!s)
@@ -473,20 +473,36 @@ static int ex_modules(struct ex *x)
 	return 0;
 }
 
-/* Mapping of a code address, or NULL. */
-static pb_mapping *ex_mapping_of(struct ex *x, uint64_t addr)
+/* Mapping of a code address, or NULL.  The module the resolver named
+ * decides when there is one: a module unloaded and another loaded later
+ * may have used the same addresses. */
+static pb_mapping *ex_mapping_of(struct ex *x, uint64_t addr,
+				 const struct hd_frame *f)
 {
-	size_t lo = 0, hi = x->nmaps;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (x->maps[mid].memory_limit <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (f && f->module) {
+		/* Mappings are sorted by start: the first at module_start. */
+		size_t lo = 0, hi = x->nmaps;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (x->maps[mid].memory_start < f->module_start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < x->nmaps &&
+		       x->maps[lo].memory_start == f->module_start;
+		     lo++) {
+			pb_mapping *m = &x->maps[lo];
+			if (m->memory_limit == f->module_end &&
+			    strcmp(x->strs[m->filename], f->module) == 0)
+				return m;
+		}
 	}
-	if (lo < x->nmaps && x->maps[lo].memory_start <= addr &&
-	    addr < x->maps[lo].memory_limit)
-		return &x->maps[lo];
+	/* Code the resolver could not place (rare): any module holding it. */
+	for (size_t i = 0; i < x->nmaps; i++)
+		if (x->maps[i].memory_start <= addr &&
+		    addr < x->maps[i].memory_limit)
+			return &x->maps[i];
 	return NULL;
 }
 
@@ -572,7 +588,7 @@ static int64_t ex_location(struct ex *x, uint64_t pc)
 	perftools__profiles__location__init(l);
 	l->id = x->nlocs + 1;
 	l->address = pc ? pc - 1 : 0;
-	pb_mapping *m = ex_mapping_of(x, l->address);
+	pb_mapping *m = ex_mapping_of(x, l->address, n ? &frames[n - 1] : NULL);
 	l->mapping_id = m ? m->id : 0;
 	ex_note_symbols(m, frames, n);
 	/* l->line (pointers) is filled in ex_pack(). */
@@ -850,20 +866,25 @@ static int sb_add(struct strbuf *b, const char *s)
 
 /* One stack as "root;...;leaf", after pprof's trimming.  ';' and newlines
  * inside names would break the format: they become ':' and ' '. */
+/* Room for the frames of one stack, reused from stack to stack. */
+struct folded_scratch {
+	struct hd_frame frames[HD_MAX_DEPTH * EX_MAX_INLINE];
+	int loc[HD_MAX_DEPTH * EX_MAX_INLINE];
+	unsigned char keep[HD_MAX_DEPTH * EX_MAX_INLINE];
+};
+
 static int folded_stack(const struct hd_export_src *src,
-			const struct hd_stack *st, char **out)
+			const struct hd_stack *st, struct folded_scratch *sc,
+			char **out)
 {
-	size_t cap = (size_t)st->depth * EX_MAX_INLINE + 1;
-	struct hd_frame *frames = calloc(cap, sizeof(*frames));
-	int *loc = calloc(cap, sizeof(*loc));
-	unsigned char *keep = calloc(cap, 1);
+	struct hd_frame *frames = sc->frames;
+	int *loc = sc->loc;
+	unsigned char *keep = sc->keep;
 	struct strbuf b = {0};
 	int rc = -HD_ENOMEM;
-	if (!frames || !loc || !keep)
-		goto out;
 
 	int n = 0;
-	for (uint32_t d = 0; d < st->depth; d++) {
+	for (uint32_t d = 0; d < st->depth && d < HD_MAX_DEPTH; d++) {
 		int k = resolve_pc(src, st->pcs[d], frames + n);
 		for (int i = 0; i < k; i++)
 			loc[n + i] = (int)d;
@@ -897,9 +918,6 @@ static int folded_stack(const struct hd_export_src *src,
 	rc = 0;
 out:
 	free(b.p);
-	free(frames);
-	free(loc);
-	free(keep);
 	return rc;
 }
 
@@ -941,8 +959,9 @@ int hd_export_folded(const char *path, const struct hd_snap *s,
 		     const struct hd_export_src *src, char *err, size_t errlen)
 {
 	struct folded_line *lines = calloc(s->n ? s->n : 1, sizeof(*lines));
+	struct folded_scratch *sc = malloc(sizeof(*sc));
 	size_t n = 0;
-	int rc = lines ? 0 : -HD_ENOMEM;
+	int rc = lines && sc ? 0 : -HD_ENOMEM;
 
 	for (size_t i = 0; rc == 0 && i < s->n; i++) {
 		const struct hd_snap_entry *e = &s->entries[i];
@@ -951,7 +970,7 @@ int hd_export_folded(const char *path, const struct hd_snap *s,
 		int64_t v = round_value(hd_counts_value(&e->counts, index));
 		if (v == 0)
 			continue;
-		rc = folded_stack(src, e->stack, &lines[n].stack);
+		rc = folded_stack(src, e->stack, sc, &lines[n].stack);
 		if (rc == 0)
 			lines[n++].value = v;
 	}
@@ -962,5 +981,6 @@ int hd_export_folded(const char *path, const struct hd_snap *s,
 	for (size_t i = 0; i < n; i++)
 		free(lines[i].stack);
 	free(lines);
+	free(sc);
 	return rc ? set_err(err, errlen, rc, path) : 0;
 }

@@ -560,6 +560,63 @@ HD_TEST(unknown_pc_has_no_mapping)
 	cleanup_tmp();
 }
 
+/* A module unloaded, and another loaded at the same addresses: the
+ * mapping is the one the resolver names. */
+static int reuse_resolve(void *ctx, uint64_t pc, struct hd_frame *f, int max)
+{
+	(void)ctx;
+	(void)max;
+	f[0] = frame("plugin_fn", "plugin_fn", "p.c", 3, 1, 0, 0);
+	f[0].module = pc + 1 == 0x30100 ? "/p/new.so" : "/p/old.so";
+	f[0].module_start = 0x30000;
+	f[0].module_end = 0x31000;
+	return 1;
+}
+
+static void reuse_modules(void *ctx,
+			  void (*fn)(void *, const struct hd_sym_module_info *),
+			  void *fnctx)
+{
+	(void)ctx;
+	struct hd_sym_module_info old = {"/p/old.so", 0x30000, 0x31000, 0, 1,
+					 1, NULL, 0};
+	struct hd_sym_module_info new = {"/p/new.so", 0x30000, 0x31000, 1, 1,
+					 1, NULL, 0};
+	fn(fnctx, &old);
+	fn(fnctx, &new);
+}
+
+HD_TEST(reused_addresses)
+{
+	static const uint64_t st_old[] = {0x30200}, st_new[] = {0x30100};
+	const struct hd_export_src rsrc = {.resolve = reuse_resolve,
+					   .modules = reuse_modules};
+	struct hd_prof *pr = hd_prof_new();
+	hd_prof_record_alloc(pr, st_old, 1, 0x1, 10, 1);
+	hd_prof_record_alloc(pr, st_new, 1, 0x2, 20, 1);
+	struct hd_snap *s = hd_prof_snapshot(pr, "r", 1.0, 1);
+	char err[256];
+	const char *path = tmp_path("reuse.pb.gz");
+	HD_ASSERT(hd_export_pprof(path, s, &rsrc, err, sizeof(err)) == 0);
+	pb_profile *p = read_profile(path);
+	HD_ASSERT(p->n_mapping == 2);
+	for (int i = 0; i < 2; i++) {
+		const uint64_t *st = i ? st_new : st_old;
+		Perftools__Profiles__Sample *x = sample_of(p, st, 1);
+		HD_ASSERT(x != NULL);
+		Perftools__Profiles__Location *l =
+			loc_by_id(p, x->location_id[0]);
+		Perftools__Profiles__Mapping *m = map_by_id(p, l->mapping_id);
+		HD_ASSERT(m != NULL);
+		HD_EXPECT_STREQ(str(p, m->filename),
+				i ? "/p/new.so" : "/p/old.so");
+	}
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	hd_snap_free(s);
+	hd_prof_free(pr);
+	cleanup_tmp();
+}
+
 HD_TEST(empty_snapshot)
 {
 	struct hd_prof *pr = hd_prof_new();
