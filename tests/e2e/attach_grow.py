@@ -26,6 +26,7 @@ def main():
            "untraced grow run behaves as documented")
 
     g = hd.Grow(path)
+    tids = g.tids()  # grow starts all its threads before "ready"
     try:
         res = hd.heapdbg(ctx, "-q", "-batch", "-ex", "snapshot base",
                          "-ex", "sleep 1", "-ex", "snapshot current",
@@ -41,9 +42,8 @@ def main():
                   "grow_cache is first in top -base base", ev)
         chk.check(first is not None and first["flat"] > 0,
                   "grow_cache grew (positive flat)", ev)
-        listed = [t for t in g.tids()
-                  if re.search(r"\b%d\b" % t, res.stdout)]
-        chk.eq(len(listed), 4, "info threads lists all 4 threads", ev)
+        listed = [t for t in tids if re.search(r"\b%d\b" % t, res.stdout)]
+        chk.eq(listed, tids, "info threads lists all 4 threads", ev)
         hd.check_target_healthy(chk, g, untraced, "after detach")
     finally:
         g.kill()
