@@ -40,6 +40,16 @@ static void frame_init(struct hd_frame *f, const struct hd_sym_module *m)
 static void frame_name(struct hd_sym_space *s, struct hd_frame *f,
 		       const char *linkage)
 {
+	/* A .symtab keeps the version a symbol was defined with in its
+	 * name (glibc's `__libc_start_main@@GLIBC_2.34`): users, pprof and
+	 * the allocator-frame rules know the plain name. */
+	char plain[512];
+	const char *at = strchr(linkage, '@');
+	if (at && at != linkage && (size_t)(at - linkage) < sizeof(plain)) {
+		memcpy(plain, linkage, (size_t)(at - linkage));
+		plain[at - linkage] = '\0';
+		linkage = plain;
+	}
 	f->mangled = hd_sym_intern(s, linkage);
 	char *demangled = hd_demangle(linkage);
 	f->func = demangled ? hd_sym_intern(s, demangled) : f->mangled;
