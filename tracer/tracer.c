@@ -905,6 +905,52 @@ static void stop_all(struct hd_tracer *t)
 	}
 }
 
+/* Is SIGTRAP pending for thread tid (not yet delivered)? */
+static bool sigtrap_pending(pid_t tid)
+{
+	char val[64];
+	if (read_status_field(tid, "SigPnd", val, sizeof(val)))
+		return false;
+	return strtoull(val, NULL, 16) & (1ULL << (SIGTRAP - 1));
+}
+
+/* A thread can be interrupted after its int3 raised SIGTRAP but before
+ * the signal was delivered: the kernel reports the interrupt first and
+ * keeps SIGTRAP pending (get_signal() handles job-control traps before
+ * dequeuing signals).  Detached in that state, the thread would die of
+ * that SIGTRAP.  So let each such thread run into its signal stop, which
+ * on_breakpoint() handles like any other hit and then holds. */
+static void collect_pending_traps(struct hd_tracer *t)
+{
+	for (int round = 0; round < 100; round++) {
+		bool any = false;
+		for (int i = 0; i < t->ntask; i++) {
+			struct task *k = &t->tasks[i];
+			struct user_regs_struct r;
+			if (!k->stopped || k->group_stop ||
+			    !sigtrap_pending(k->tid) ||
+			    hd_pt_getregs(k->tid, &r) || !bp_find(t, r.rip - 1))
+				continue;
+			if (hd_pt_cont(k->tid, 0) == 0) {
+				k->stopped = false;
+				any = true;
+			}
+		}
+		if (!any)
+			return;
+		/* No new interrupt: it would be reported first again.  The
+		 * pending SIGTRAP stops each of them at once. */
+		for (;;) {
+			bool all = true;
+			for (int i = 0; i < t->ntask; i++)
+				if (!t->tasks[i].stopped)
+					all = false;
+			if (all || drain(t, true) == 0)
+				break;
+		}
+	}
+}
+
 /* Put back every hijacked return address of a stopped thread. */
 static void unhijack(struct hd_tracer *t, struct task *k)
 {
@@ -930,6 +976,7 @@ static void release_all(struct hd_tracer *t)
 {
 	t->detaching = true;
 	stop_all(t);
+	collect_pending_traps(t);
 	bp_restore_all(t, t->pid);
 	for (int i = 0; i < t->ntask; i++)
 		unhijack(t, &t->tasks[i]);
