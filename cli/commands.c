@@ -58,11 +58,12 @@ static int too_many(const struct cmd *cmd, char **argv, int argc, int max)
 	return -1;
 }
 
-static int need_alive(struct hd_cli *c, const struct cmd *cmd)
+static int need_alive(struct hd_cli *c, const char *what)
 {
 	if (hd_session_alive(c->s))
 		return 0;
-	fail(cmd, "the process has exited");
+	fflush(stdout);
+	fprintf(stderr, "%s: the process has exited\n", what);
 	return -1;
 }
 
@@ -470,7 +471,7 @@ static int cmd_rate(struct hd_cli *c, const struct cmd *cmd, char **argv,
 			     HD_CLI_RATE_HINT);
 			return -1;
 		}
-		if (need_alive(c, cmd) < 0 ||
+		if (need_alive(c, cmd->name) < 0 ||
 		    hd_session_set_rate(c->s, rate) < 0)
 			return -1;
 	}
@@ -534,7 +535,8 @@ static int info_threads(struct hd_cli *c, const struct cmd *cmd)
 	struct hd_thread_info *th = NULL;
 	int n, max = 64;
 
-	if (need_alive(c, cmd) < 0)
+	(void)cmd;
+	if (need_alive(c, "info threads") < 0)
 		return -1;
 	for (;;) {
 		struct hd_thread_info *t = realloc(th, (size_t)max * sizeof(*t));
@@ -684,7 +686,7 @@ static int cmd_kill(struct hd_cli *c, const struct cmd *cmd, char **argv,
 		     (int)hd_session_pid(c->s));
 		return -1;
 	}
-	if (need_alive(c, cmd) < 0)
+	if (need_alive(c, cmd->name) < 0)
 		return -1;
 	int r = hd_session_kill(c->s, &status);
 	if (r < 0) {

@@ -150,7 +150,8 @@ int main(int argc, char **argv)
 	}
 
 	struct hd_cli c = {.quiet = o.quiet, .interactive = isatty(0)};
-	if (hd_prompt_init_signals(c.interactive) < 0) {
+	/* With -batch nobody is typing: Ctrl-C means stop, as in scripts. */
+	if (hd_prompt_init_signals(c.interactive && !o.batch) < 0) {
 		fprintf(stderr, "heapdbg: cannot set up signal handling\n");
 		status = 1;
 		goto out;

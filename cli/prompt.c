@@ -89,6 +89,9 @@ static int run_one(struct hd_cli *c, const char *line)
 	hd_prompt_cancel = 0;
 	int r = hd_cli_execute(c, line);
 	fflush(stdout);
+	/* A Ctrl-C that interrupted the command is spent: it must not
+	 * also discard the next line. */
+	got_sigint = 0;
 	return r;
 }
 
@@ -301,16 +304,17 @@ static void print_async(const char *msg)
 	free(saved);
 }
 
-/* Ctrl-C at the prompt: drop the line being typed, as gdb and bash do. */
+/* Ctrl-C at the prompt: drop the line being typed, as gdb and bash do,
+ * leaving it on the screen followed by ^C. */
 static void discard_line(void)
 {
-	rl_free_line_state();
-	rl_callback_sigcleanup();
-	rl_replace_line("", 0);
-	rl_callback_handler_remove();
-	installed = 0;
 	fputs("^C\n", stdout);
 	fflush(stdout);
+	rl_replace_line("", 0);
+	rl_free_line_state();
+	rl_callback_sigcleanup();
+	rl_callback_handler_remove();
+	installed = 0;
 }
 
 static void tty_loop(struct hd_cli *c)
@@ -359,10 +363,8 @@ static void tty_loop(struct hd_cli *c)
 		if (!got_line)
 			continue;
 		got_line = 0;
-		if (!pending_line) {
-			fputs("quit\n", stdout); /* as gdb echoes on Ctrl-D */
-			break;
-		}
+		if (!pending_line)
+			break; /* Ctrl-D: readline has ended the line */
 		history_add(hist, pending_line);
 		run_one(c, pending_line);
 		free(pending_line);

@@ -552,9 +552,10 @@ HD_TEST(options_run)
 {
 	struct hd_cli_options o;
 	char err[256] = "";
-	HD_ASSERT(parse_cmdline(&o, err, sizeof(err),
-				ARGV("-batch", "run", "--", "./prog", "-q",
-				     "--rate=1", "--")) == 0);
+	/* o.argv points into the array: it must outlive the checks. */
+	char **run1 = ARGV("-batch", "run", "--", "./prog", "-q", "--rate=1",
+			   "--");
+	HD_ASSERT(parse_cmdline(&o, err, sizeof(err), run1) == 0);
 	HD_EXPECT_EQ(o.action, HD_CLI_RUN);
 	HD_EXPECT_EQ(o.batch, 1);
 	HD_EXPECT_EQ(o.quiet, 0);
@@ -566,8 +567,8 @@ HD_TEST(options_run)
 	HD_EXPECT(o.argv[4] == NULL);
 	hd_cli_options_free(&o);
 
-	HD_ASSERT(parse_cmdline(&o, err, sizeof(err),
-				ARGV("run", "ls", "-l")) == 0);
+	char **run2 = ARGV("run", "ls", "-l");
+	HD_ASSERT(parse_cmdline(&o, err, sizeof(err), run2) == 0);
 	HD_EXPECT_STREQ(o.argv[0], "ls");
 	HD_EXPECT_STREQ(o.argv[1], "-l");
 	hd_cli_options_free(&o);
