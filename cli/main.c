@@ -24,9 +24,11 @@
 
 #define HD_VERSION "0.1.0"
 
-static int usage_error(const char *msg)
+static int usage_error(const char *msg, int hint)
 {
-	fprintf(stderr, "heapdbg: %s\nTry 'heapdbg --help'.\n", msg);
+	fprintf(stderr, "heapdbg: %s\n", msg);
+	if (hint)
+		fprintf(stderr, "Try 'heapdbg --help'.\n");
 	return 2;
 }
 
@@ -131,7 +133,7 @@ int main(int argc, char **argv)
 	int status = 0;
 
 	if (hd_cli_parse_options(argc, argv, &o, err, sizeof(err)) < 0)
-		return usage_error(err);
+		return usage_error(err, o.usage_hint);
 	if (o.action == HD_CLI_HELP) {
 		fputs(hd_cli_usage_text, stdout);
 		return 0;

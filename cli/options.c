@@ -88,6 +88,7 @@ static int apply_opt(const struct opt *op, const char *v,
 		if (hd_cli_parse_rate(v, &o->rate) < 0) {
 			seterr(err, errlen, "bad rate '%s': %s", v,
 			       HD_CLI_RATE_HINT);
+			o->usage_hint = 0;
 			return -HD_EINVAL;
 		}
 		return 0;
@@ -171,7 +172,8 @@ int hd_cli_parse_options(int argc, char **argv, struct hd_cli_options *o,
 	int i, r, have_cmd = 0;
 
 	*o = (struct hd_cli_options){.rate = HD_DEFAULT_RATE,
-				     .action = HD_CLI_ATTACH};
+				     .action = HD_CLI_ATTACH,
+				     .usage_hint = 1};
 	for (i = 1; i < argc; i++) {
 		const char *w = argv[i];
 		if (w[0] == '-' && w[1] != '\0') {
@@ -194,6 +196,7 @@ int hd_cli_parse_options(int argc, char **argv, struct hd_cli_options *o,
 				       "bad process id '%s': expected a positive "
 				       "number",
 				       argv[i]);
+				o->usage_hint = 0;
 				goto inval;
 			}
 			have_cmd = 1;
@@ -217,10 +220,12 @@ int hd_cli_parse_options(int argc, char **argv, struct hd_cli_options *o,
 		       w);
 		goto inval;
 	}
+	o->usage_hint = 0;
 	if (o->action == HD_CLI_HELP || o->action == HD_CLI_VERSION)
 		return 0;
 	if (!have_cmd) {
 		seterr(err, errlen, "missing 'attach PID' or 'run PROGRAM'");
+		o->usage_hint = 1;
 		goto inval;
 	}
 	o->action = have_cmd == 1 ? HD_CLI_ATTACH : HD_CLI_RUN;

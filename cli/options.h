@@ -33,6 +33,9 @@ struct hd_cli_options {
 	pid_t pid;   /* attach */
 	char **argv; /* run: PROGRAM ARGS..., NULL-terminated, points into
 			the argv given */
+	int usage_hint; /* after an error: 1 if "Try 'heapdbg --help'"
+			   helps; 0 when the message already says what is
+			   expected (a bad rate or pid) */
 };
 
 /* Parse argv[1..argc).  Options: -r BYTES, -rBYTES, --rate=BYTES,

@@ -517,6 +517,7 @@ HD_TEST(options_rate_forms)
 		     -HD_EINVAL);
 	HD_EXPECT_STREQ(err, "bad rate '0': expected a positive number of "
 			     "bytes, optionally with k, m or g (e.g. 512k)");
+	HD_EXPECT_EQ(o.usage_hint, 0); /* the message says it all */
 	HD_EXPECT_EQ(parse_cmdline(&o, err, sizeof(err),
 				   ARGV("-r", "-5", "attach", "1")),
 		     -HD_EINVAL);
@@ -525,6 +526,7 @@ HD_TEST(options_rate_forms)
 	HD_EXPECT_EQ(parse_cmdline(&o, err, sizeof(err), ARGV("-r")),
 		     -HD_EINVAL);
 	HD_EXPECT_STREQ(err, "option '-r' requires an argument");
+	HD_EXPECT_EQ(o.usage_hint, 1);
 }
 
 HD_TEST(options_ex_order_and_batch)
