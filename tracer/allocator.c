@@ -123,8 +123,8 @@ int hd_find_rtld(pid_t pid, struct hd_providers *p)
 		return err;
 	proc_path(pid, ld, full, sizeof(full));
 	if (hd_elf_bias(full, start, 0, &bias, &etype) ||
-	    hd_elf_lookup(full, "_r_debug", false, &rdebug) ||
-	    hd_elf_lookup(full, "_dl_debug_state", false, &brk))
+	    hd_elf_lookup(full, "_r_debug", false, &rdebug, NULL) ||
+	    hd_elf_lookup(full, "_dl_debug_state", false, &brk, NULL))
 		return -HD_EELF;
 	p->r_debug = bias + rdebug;
 	p->r_brk = bias + brk;
@@ -138,11 +138,12 @@ static void scan_module(pid_t pid, const char *path, uint64_t bias,
 	char full[PATH_MAX + 64];
 	proc_path(pid, path, full, sizeof(full));
 	for (int k = 0; k < HD_ENTRY__COUNT; k++) {
-		uint64_t v;
-		if (p->addr[k] ||
-		    hd_elf_lookup(full, hd_entry_names[k], symtab, &v))
+		uint64_t v, size;
+		if (p->addr[k] || hd_elf_lookup(full, hd_entry_names[k], symtab,
+						&v, &size))
 			continue;
 		p->addr[k] = bias + v;
+		p->size[k] = size;
 		p->module[k] = strdup(path);
 		HD_DEBUG("alloc", "%s at %#lx in %s", hd_entry_names[k],
 			 (unsigned long)p->addr[k], path);

@@ -42,7 +42,7 @@ static void elf_close(struct elf_file *f)
 }
 
 static int lookup_in(Elf *elf, Elf64_Word type, const char *name,
-		     uint64_t *value)
+		     uint64_t *value, uint64_t *size)
 {
 	Elf_Scn *scn = NULL;
 	while ((scn = elf_nextscn(elf, scn))) {
@@ -70,6 +70,8 @@ static int lookup_in(Elf *elf, Elf64_Word type, const char *name,
 				if (t == STT_GNU_IFUNC)
 					return -HD_ENOTFOUND;
 				*value = s.st_value;
+				if (size)
+					*size = s.st_size;
 				return 0;
 			}
 		}
@@ -78,15 +80,15 @@ static int lookup_in(Elf *elf, Elf64_Word type, const char *name,
 }
 
 int hd_elf_lookup(const char *path, const char *name, bool symtab,
-		  uint64_t *value)
+		  uint64_t *value, uint64_t *size)
 {
 	struct elf_file f;
 	int err = elf_open(path, &f);
 	if (err)
 		return err;
-	err = lookup_in(f.elf, SHT_DYNSYM, name, value);
+	err = lookup_in(f.elf, SHT_DYNSYM, name, value, size);
 	if (err && symtab)
-		err = lookup_in(f.elf, SHT_SYMTAB, name, value);
+		err = lookup_in(f.elf, SHT_SYMTAB, name, value, size);
 	elf_close(&f);
 	return err;
 }

@@ -38,11 +38,11 @@ int hd_mem_read_full(pid_t pid, uint64_t addr, void *buf, size_t len);
 int hd_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 
 /* ---- ELF symbols of a file (elfsym.c) ---- */
-/* Address (st_value) of defined function or object `name` in ELF file `path`,
- * searching .dynsym (and .symtab when `symtab` is set).  Returns 0 and
- * sets *value, -HD_ENOTFOUND, or -HD_EELF. */
+/* Address (st_value) and size (st_size; `size` may be NULL) of defined
+ * function or object `name` in ELF file `path`, searching .dynsym (and
+ * .symtab when `symtab` is set).  Returns 0, -HD_ENOTFOUND, or -HD_EELF. */
 int hd_elf_lookup(const char *path, const char *name, bool symtab,
-		  uint64_t *value) HD_MUST_CHECK;
+		  uint64_t *value, uint64_t *size) HD_MUST_CHECK;
 /* Load bias of a module mapped from `path` whose mapping of file offset
  * `offset` starts at `start` (0 for ET_EXEC); also returns e_type. */
 int hd_elf_bias(const char *path, uint64_t start, uint64_t offset,
@@ -96,6 +96,12 @@ void hd_unwinder_free(struct hd_unwinder *u);
  * thread stands (regs at entry: [rsp] is the return address).  Returns
  * the depth (>= 0; 0 when unwinding failed at once). */
 void hd_unwinder_flush(struct hd_unwinder *u);
+/* The same from a copy of the stack taken at [r->rsp, r->rsp + len), with
+ * r->rip the return address into the caller (pcs[0] = r->rip); other
+ * memory is read from the live process. */
+int hd_unwind_from_copy(struct hd_unwinder *u,
+			const struct user_regs_struct *r, const uint8_t *stack,
+			size_t len, uint64_t *pcs, int max);
 int hd_unwind_from_entry(struct hd_unwinder *u, pid_t tid,
 			 const struct user_regs_struct *r, uint64_t *pcs,
 			 int max);
@@ -127,6 +133,7 @@ struct hd_module_ref {
  * found, or another -HD_E*. */
 struct hd_providers {
 	uint64_t addr[HD_ENTRY__COUNT];
+	uint64_t size[HD_ENTRY__COUNT]; /* function sizes (0: unknown) */
 	char *module[HD_ENTRY__COUNT];
 	uint64_t r_debug;         /* address of _r_debug (0: static) */
 	uint64_t r_brk;           /* _dl_debug_state (0: static) */

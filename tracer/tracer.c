@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_host.h"
 #include "internal.h"
 
 #define PT_OPTIONS                                                           \
@@ -106,10 +107,22 @@ struct hd_tracer {
 	struct bp *bps;
 	int nbp;
 	bool armed;      /* entry points armed in the current image */
-	bool detaching;
+	bool hold;       /* resume() leaves tasks stopped (detach, install) */
+	int level;       /* 0: breakpoints only; 2: the agent where it can */
 	bool exiting_reported;
 	int64_t countdown;
 	struct hd_rng rng;
+
+	/* the agent (Level 2) and the thread that drains its ring; agent
+	 * is replaced only under drain_lock */
+	struct hd_agent *agent;
+	pthread_t drainer;
+	bool drainer_started;
+	_Atomic bool drainer_stop;
+	pthread_mutex_t drain_lock;
+	struct hd_unwinder *drain_unw;
+	struct hd_rng drain_rng;
+	struct hd_agent_drained drained;
 
 	/* shared with the prompt thread, under lock */
 	pthread_mutex_t lock;
@@ -194,11 +207,12 @@ static int count_threads(struct hd_tracer *t, bool exiting_too)
 	return n;
 }
 
-/* The one place that restarts a stopped task.  While detaching, tasks
- * are held stopped instead, their signal kept for PTRACE_DETACH. */
+/* The one place that restarts a stopped task.  While detaching or
+ * installing the agent, tasks are held stopped instead, their signal
+ * kept for later (PTRACE_DETACH or release_held()). */
 static void resume(struct hd_tracer *t, struct task *k, int sig)
 {
-	if (t->detaching) {
+	if (t->hold) {
 		k->stopped = true;
 		if (sig)
 			k->pending_sig = sig;
@@ -209,6 +223,8 @@ static void resume(struct hd_tracer *t, struct task *k, int sig)
 		HD_DEBUG("tracer", "PTRACE_CONT %d: %s", k->tid, strerror(-err));
 	k->stopped = false;
 }
+
+static void stop_all(struct hd_tracer *t);
 
 /* ---------------------------------------------------------------- */
 /* breakpoints */
@@ -280,6 +296,16 @@ static int bp_insert(struct hd_tracer *t, uint64_t addr, int kind,
  * process, or a forked child that has a copy of our int3s). */
 static void bp_restore_all(struct hd_tracer *t, pid_t pid)
 {
+	if (t->agent) {
+		struct hd_agent_patch *p;
+		int n = hd_agent_patches(t->agent, &p);
+		for (int i = 0; i < n; i++)
+			if (p[i].active &&
+			    hd_mem_write(pid, p[i].addr, p[i].orig,
+					 HD_RELOC_JMP5_LEN) == 0 &&
+			    pid == t->pid)
+				p[i].active = false;
+	}
 	for (int i = 0; i < t->nbp; i++) {
 		struct bp *b = &t->bps[i];
 		if (!b->armed || b->alias)
@@ -305,13 +331,179 @@ static void bp_forget_all(struct hd_tracer *t)
 	hd_providers_clear(&t->prov);
 }
 
-static int arm_entry_points(struct hd_tracer *t)
+/* ---------------------------------------------------------------- */
+/* the agent */
+
+static void *drainer_main(void *arg)
 {
+	struct hd_tracer *t = arg;
+	while (!atomic_load(&t->drainer_stop)) {
+		int n = 0;
+		pthread_mutex_lock(&t->drain_lock);
+		if (t->agent) {
+			hd_agent_set_rate(t->agent, atomic_load(&t->rate),
+					  &t->drain_rng);
+			n = hd_agent_drain(t->agent, t->drain_unw, t->prof,
+					   &t->drained);
+		}
+		pthread_mutex_unlock(&t->drain_lock);
+		if (n == 0)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+/* Everything the agent recorded so far, now (exit, detach). */
+static void drain_agent_now(struct hd_tracer *t)
+{
+	pthread_mutex_lock(&t->drain_lock);
+	while (t->agent &&
+	       hd_agent_drain(t->agent, t->drain_unw, t->prof, &t->drained))
+		;
+	pthread_mutex_unlock(&t->drain_lock);
+}
+
+static void drop_agent(struct hd_tracer *t)
+{
+	pthread_mutex_lock(&t->drain_lock);
+	hd_agent_free(t->agent);
+	t->agent = NULL;
+	hd_unwinder_free(t->drain_unw);
+	t->drain_unw = NULL;
+	pthread_mutex_unlock(&t->drain_lock);
+}
+
+/* Restart every held task but `except` (release what t->hold kept). */
+static void release_held(struct hd_tracer *t, struct task *except)
+{
+	t->hold = false;
+	for (int i = 0; i < t->ntask; i++) {
+		struct task *k = &t->tasks[i];
+		if (!k->stopped || k == except)
+			continue;
+		if (k->group_stop) {
+			if (hd_pt_listen(k->tid) == 0)
+				k->stopped = false;
+			continue;
+		}
+		int sig = k->pending_sig;
+		k->pending_sig = 0;
+		resume(t, k, sig);
+	}
+}
+
+/* Patch the entry points with jumps to the agent (every task stopped;
+ * `via` runs the system calls).  by_agent[k] tells which ones it took;
+ * the others get a breakpoint. */
+static void install_agent(struct hd_tracer *t, struct task *via,
+			  bool by_agent[HD_ENTRY__COUNT])
+{
+	struct hd_agent_target tg[HD_ENTRY__COUNT];
+	uint8_t *bodies[HD_ENTRY__COUNT] = {0};
+	int n = 0;
+	char why[256] = "";
+	for (int k = 0; k < HD_ENTRY__COUNT; k++) {
+		uint64_t addr = t->prov.addr[k];
+		bool dup = false;
+		for (int j = 0; j < n; j++)
+			dup |= tg[j].addr == addr;
+		if (!addr || dup)
+			continue;
+		struct hd_agent_target *g = &tg[n];
+		memset(g, 0, sizeof(*g));
+		g->kind = k;
+		g->addr = addr;
+		if (hd_mem_read_full(t->pid, addr, g->code, sizeof(g->code)))
+			continue;
+		size_t size = t->prov.size[k] < (1 << 16) ? t->prov.size[k] : 0;
+		if (size && (bodies[n] = malloc(size)) &&
+		    hd_mem_read_full(t->pid, addr, bodies[n], size) == 0) {
+			g->body = bodies[n];
+			g->body_len = size;
+		}
+		n++;
+	}
+	struct hd_agent *a = NULL;
+	int err = hd_agent_install(t->pid, via->tid, &via->pending_sig, tg, n,
+				   atomic_load(&t->rate), &t->rng, &a, why,
+				   sizeof(why));
+	for (int i = 0; i < n; i++)
+		free(bodies[i]);
+	if (err) {
+		HD_DEBUG("agent", "not installed: %s (%s)", hd_strerror(err),
+			 why);
+		return;
+	}
+	struct hd_agent_patch *p;
+	int np = hd_agent_patches(a, &p);
+	for (int i = 0; i < np; i++) {
+		if (p[i].refused || hd_agent_patch_write(a, t->pid, i, true))
+			continue;
+		for (int k = 0; k < HD_ENTRY__COUNT; k++)
+			if (t->prov.addr[k] == p[i].addr)
+				by_agent[k] = true;
+	}
+	pthread_mutex_lock(&t->drain_lock);
+	t->agent = a;
+	t->drain_unw = hd_unwinder_new(t->pid);
+	pthread_mutex_unlock(&t->drain_lock);
+	if (!t->drainer_started &&
+	    pthread_create(&t->drainer, NULL, drainer_main, t) == 0)
+		t->drainer_started = true;
+}
+
+/* Take every thread out of the agent and remove it (detach: the entry
+ * points are restored already, so no thread enters it again).  Threads
+ * in a stub or a trampoline are moved to the equivalent original
+ * instruction; threads in its slow path (inside an original function
+ * the agent called) are let run until they have left.  If that does not
+ * happen in time the agent stays mapped, harmless: nothing jumps to it. */
+static void leave_agent(struct hd_tracer *t)
+{
+	bool quiet = false;
+	for (int round = 0; round < 500 && t->ntask > 0; round++) {
+		quiet = hd_agent_quiet(t->agent);
+		for (int i = 0; i < t->ntask; i++) {
+			struct task *k = &t->tasks[i];
+			struct user_regs_struct r;
+			if (hd_pt_getregs(k->tid, &r) ||
+			    !hd_agent_in_code(t->agent, r.rip))
+				continue;
+			uint64_t to = hd_agent_fixup_rip(t->agent, r.rip);
+			if (to) {
+				r.rip = to;
+				hd_pt_setregs(k->tid, &r);
+			} else {
+				quiet = false;
+			}
+		}
+		if (quiet)
+			break;
+		release_held(t, NULL);
+		usleep(1000);
+		t->hold = true;
+		stop_all(t);
+	}
+	drain_agent_now(t);
+	struct task *via = NULL;
+	for (int i = 0; i < t->ntask && !via; i++)
+		if (t->tasks[i].stopped && !t->tasks[i].group_stop)
+			via = &t->tasks[i];
+	if (quiet && via)
+		hd_agent_remove(t->agent, via->tid, &via->pending_sig);
+	drop_agent(t);
+}
+
+static int arm_entry_points(struct hd_tracer *t, struct task *via)
+{
+	bool by_agent[HD_ENTRY__COUNT] = {0};
 	int err = hd_find_providers(t->pid, &t->prov, true);
 	if (err)
 		return err;
+	if (t->level >= 2 && via)
+		install_agent(t, via, by_agent);
 	for (int k = 0; k < HD_ENTRY__COUNT; k++) {
-		if (!t->prov.addr[k])
+		if (!t->prov.addr[k] || by_agent[k])
 			continue;
 		err = bp_insert(t, t->prov.addr[k], k, t->prov.module[k]);
 		if (err == -HD_EGONE)
@@ -328,7 +520,7 @@ static int arm_entry_points(struct hd_tracer *t)
 
 /* Arm now if the link map is complete, else wait for the dynamic
  * linker to say so at _dl_debug_state. */
-static int arm_image(struct hd_tracer *t, bool at_exec)
+static int arm_image(struct hd_tracer *t, bool at_exec, struct task *via)
 {
 	int err = hd_find_rtld(t->pid, &t->prov);
 	if (err)
@@ -340,7 +532,7 @@ static int arm_image(struct hd_tracer *t, bool at_exec)
 	}
 	if (at_exec && t->prov.r_brk)
 		return 0;
-	return arm_entry_points(t);
+	return arm_entry_points(t, via);
 }
 
 /* ---------------------------------------------------------------- */
@@ -494,14 +686,23 @@ static void on_return(struct hd_tracer *t, struct task *k,
 #define R_DEBUG_STATE 24
 #define RT_CONSISTENT 0
 
-static void on_rtld_hook(struct hd_tracer *t)
+static void on_rtld_hook(struct hd_tracer *t, struct task *k)
 {
 	int32_t state = -1;
 	if (hd_mem_read_full(t->pid, t->prov.r_debug + R_DEBUG_STATE, &state,
 			     sizeof(state)))
 		return;
 	if (state == RT_CONSISTENT && !t->armed) {
-		int err = arm_entry_points(t);
+		/* Usually the only thread (start-up, just after exec); if not,
+		 * the others are stopped while the entry points change. */
+		bool others = count_threads(t, true) > 1;
+		if (others) {
+			t->hold = true;
+			stop_all(t);
+		}
+		int err = arm_entry_points(t, k);
+		if (others)
+			release_held(t, k);
 		if (err)
 			HD_DEBUG("tracer", "arming at r_brk: %s",
 				 hd_strerror(err));
@@ -530,7 +731,7 @@ static bool on_breakpoint(struct hd_tracer *t, struct task *k)
 			HD_DEBUG("tracer", "emulating %s in %d failed", b->name,
 				 k->tid);
 		if (b->kind == BP_RBRK && k->kind == TASK_THREAD)
-			on_rtld_hook(t);
+			on_rtld_hook(t, k);
 	}
 	if (hd_pt_setregs(k->tid, r) == 0)
 		resume(t, k, 0);
@@ -622,6 +823,7 @@ static void on_first_stop(struct hd_tracer *t, struct task *k)
 
 static void process_gone(struct hd_tracer *t, int status)
 {
+	drain_agent_now(t);
 	if (!t->exiting_reported && t->hooks.exiting) {
 		t->exiting_reported = true;
 		t->hooks.exiting(t->hooks.ctx, t->pid, status);
@@ -662,12 +864,13 @@ static void on_exec(struct hd_tracer *t, struct task *k)
 	pthread_mutex_unlock(&t->lock);
 
 	bp_forget_all(t);
+	drop_agent(t); /* its mappings went with the old image */
 	hd_prof_forget_live(t->prof);
 	hd_unwinder_free(t->unw);
 	t->unw = hd_unwinder_new(t->pid);
 	if (t->hooks.modules_changed)
 		t->hooks.modules_changed(t->hooks.ctx, t->pid, 1);
-	int err = arm_image(t, true);
+	int err = arm_image(t, true, k);
 	if (err)
 		HD_DEBUG("tracer", "arming after exec: %s", hd_strerror(err));
 	resume(t, k, 0);
@@ -683,6 +886,7 @@ static void on_exit_event(struct hd_tracer *t, struct task *k)
 		 * still readable: the moment for the `exit` snapshot. */
 		unsigned long msg = 0;
 		hd_pt_geteventmsg(k->tid, &msg);
+		drain_agent_now(t);
 		t->exiting_reported = true;
 		if (t->hooks.exiting)
 			t->hooks.exiting(t->hooks.ctx, t->pid, (int)msg);
@@ -730,7 +934,7 @@ static void dispatch(struct hd_tracer *t, pid_t tid, int status)
 		}
 		/* The tracee's own SIGSTOP: stay stopped but keep
 		 * reporting (PTRACE_LISTEN), so SIGCONT works as usual. */
-		if (t->detaching) {
+		if (t->hold) {
 			k->group_stop = true;
 			return;
 		}
@@ -885,7 +1089,7 @@ static int check_target(struct hd_tracer *t, pid_t pid)
 }
 
 /* Interrupt every running task and dispatch events until all are held
- * stopped (t->detaching makes resume() hold them). */
+ * stopped (t->hold makes resume() hold them). */
 static void stop_all(struct hd_tracer *t)
 {
 	for (int i = 0; i < t->ntask; i++) {
@@ -974,12 +1178,14 @@ static void unhijack(struct hd_tracer *t, struct task *k)
 
 static void release_all(struct hd_tracer *t)
 {
-	t->detaching = true;
+	t->hold = true;
 	stop_all(t);
 	collect_pending_traps(t);
 	bp_restore_all(t, t->pid);
 	for (int i = 0; i < t->ntask; i++)
 		unhijack(t, &t->tasks[i]);
+	if (t->agent)
+		leave_agent(t);
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < t->ntask; i++) {
 		struct task *k = &t->tasks[i];
@@ -995,7 +1201,24 @@ static void release_all(struct hd_tracer *t)
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->lock);
 	bp_forget_all(t);
-	t->detaching = false;
+	t->hold = false;
+}
+
+/* Has thread tid of pid exited (gone, zombie or dead)?  The kernel
+ * refuses to seize an exiting thread with EPERM, which must not be
+ * mistaken for a permission problem: threads exit at any moment. */
+static bool task_dead(pid_t pid, pid_t tid)
+{
+	char fn[96], buf[512];
+	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	FILE *f = fopen(fn, "re");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *r = strrchr(buf, ')');
+	return !r || r[1] != ' ' || r[2] == 'Z' || r[2] == 'X';
 }
 
 static int seize_all(struct hd_tracer *t)
@@ -1013,6 +1236,8 @@ static int seize_all(struct hd_tracer *t)
 			if (tid <= 0 || task_find(t, tid))
 				continue;
 			int err = hd_pt_seize(tid, PT_OPTIONS);
+			if (err == -EPERM && task_dead(t->pid, tid))
+				err = -ESRCH; /* exiting: not a permission */
 			if (err == -ESRCH && tid != t->pid)
 				continue; /* thread exited meanwhile */
 			if (err) {
@@ -1051,12 +1276,25 @@ static int do_attach(struct hd_tracer *t)
 		explain_eperm(t, t->pid);
 	if (!err && !(t->unw = hd_unwinder_new(t->pid)))
 		err = -HD_ENOMEM;
-	if (!err)
-		err = arm_image(t, false);
+	if (!err && t->level >= 2) {
+		/* The agent is installed with every thread stopped. */
+		t->hold = true;
+		stop_all(t);
+	}
+	if (!err) {
+		struct task *via = task_find(t, t->pid);
+		if (via && (!via->stopped || via->group_stop))
+			via = NULL;
+		for (int i = 0; i < t->ntask && !via; i++)
+			if (t->tasks[i].stopped && !t->tasks[i].group_stop)
+				via = &t->tasks[i];
+		err = arm_image(t, false, via);
+	}
 	if (err) {
 		release_all(t);
 		return err;
 	}
+	release_held(t, NULL);
 	t->alive = t->attached = true;
 	if (t->hooks.modules_changed)
 		t->hooks.modules_changed(t->hooks.ctx, t->pid, 0);
@@ -1115,7 +1353,7 @@ static int do_run(struct hd_tracer *t, char *const argv[])
 	struct task *k = task_find(t, pid);
 	k->stopped = true;
 	t->unw = hd_unwinder_new(pid);
-	err = t->unw ? arm_image(t, true) : -HD_ENOMEM;
+	err = t->unw ? arm_image(t, true, k) : -HD_ENOMEM;
 	if (err) {
 		kill(pid, SIGKILL);
 		while (waitpid(pid, &st, __WALL) > 0)
@@ -1230,6 +1468,9 @@ static struct hd_tracer *tracer_new(const struct hd_tracer_cfg *cfg)
 		return NULL;
 	t->prof = cfg->prof;
 	t->hooks = cfg->hooks;
+	t->level = cfg->level0 ? 0 : 2;
+	pthread_mutex_init(&t->drain_lock, NULL);
+	hd_rng_seed(&t->drain_rng, (uint64_t)time(NULL) * 31 + 7);
 	atomic_store(&t->rate, cfg->rate ? cfg->rate : HD_DEFAULT_RATE);
 	hd_rng_seed(&t->rng, (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32);
 	t->countdown = (int64_t)hd_sample_next(&t->rng, atomic_load(&t->rate));
@@ -1321,6 +1562,12 @@ void hd_tracer_free(struct hd_tracer *t)
 		return;
 	send_cmd(t, CMD_QUIT);
 	pthread_join(t->thread, NULL);
+	if (t->drainer_started) {
+		atomic_store(&t->drainer_stop, true);
+		pthread_join(t->drainer, NULL);
+	}
+	drop_agent(t);
+	pthread_mutex_destroy(&t->drain_lock);
 	bp_forget_all(t);
 	hd_unwinder_free(t->unw);
 	close(t->sigfd);
@@ -1422,8 +1669,23 @@ int hd_tracer_threads(struct hd_tracer *t, struct hd_thread_info *out,
 
 void hd_tracer_stats(struct hd_tracer *t, struct hd_tracer_stats *out)
 {
+	struct hd_agent_stats as = {0};
+	struct hd_agent_drained d;
+	bool agent;
+	pthread_mutex_lock(&t->drain_lock);
+	agent = t->agent != NULL;
+	if (agent)
+		hd_agent_stats(t->agent, &as);
+	d = t->drained;
+	pthread_mutex_unlock(&t->drain_lock);
 	pthread_mutex_lock(&t->lock);
 	*out = t->stats;
+	out->samples += d.samples;
+	out->unwind_failures += d.unwind_failures;
+	out->dropped = as.dropped;
+	out->agent_ns = as.agent_ns;
+	out->agent_calls = as.slow_calls;
+	out->agent = agent;
 	out->threads = 0;
 	for (int i = 0; i < t->ntask; i++)
 		if (t->tasks[i].kind == TASK_THREAD)
@@ -1450,5 +1712,25 @@ int hd_tracer_probes(struct hd_tracer *t, struct hd_probe_info *out, int max)
 				 "not probed: %s", b->emu.text);
 	}
 	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&t->drain_lock);
+	struct hd_agent_patch *p;
+	int np = t->agent ? hd_agent_patches(t->agent, &p) : 0;
+	for (int i = 0; i < np && n < max; i++) {
+		if (!p[i].active)
+			continue;
+		for (int k = 0; k < HD_ENTRY__COUNT && n < max; k++) {
+			if (t->prov.addr[k] != p[i].addr)
+				continue;
+			struct hd_probe_info *o = &out[n++];
+			snprintf(o->name, sizeof(o->name), "%s",
+				 hd_entry_names[k]);
+			o->addr = p[i].addr;
+			snprintf(o->module, sizeof(o->module), "%s",
+				 t->prov.module[k] ? t->prov.module[k] : "");
+			snprintf(o->method, sizeof(o->method),
+				 "agent, relocated %.100s", p[i].reloc.text);
+		}
+	}
+	pthread_mutex_unlock(&t->drain_lock);
 	return n;
 }

@@ -34,6 +34,10 @@ struct hd_tracer_hooks {
 
 struct hd_tracer_cfg {
 	uint64_t rate; /* mean sampling interval in bytes; 1 = every one */
+	/* Force Level 0: a breakpoint (a stop) at every entry point.  By
+	 * default the in-tracee agent takes every entry point it can, with
+	 * breakpoints only where it cannot. */
+	int level0;
 	struct hd_prof *prof;
 	struct hd_tracer_hooks hooks;
 };
@@ -93,6 +97,10 @@ struct hd_tracer_stats {
 	uint64_t stops;         /* ptrace stops handled */
 	uint64_t unwind_failures;
 	int threads;
+	int agent;              /* 1 while the in-tracee agent is active */
+	uint64_t dropped;       /* agent records lost: the ring was full */
+	uint64_t agent_calls;   /* calls that took the agent's slow path */
+	uint64_t agent_ns;      /* time the tracee spent there */
 };
 void hd_tracer_stats(struct hd_tracer *t, struct hd_tracer_stats *out);
 

@@ -25,15 +25,18 @@ struct hd_unwinder {
 	unw_addr_space_t as;
 	void *upt;
 	unw_accessors_t acc;
-	/* the thread being unwound */
+	/* the thread being unwound, and the copy of its stack */
 	pid_t tid;
 	const struct user_regs_struct *regs;
 	uint64_t stack_base;
 	size_t stack_len;
-	uint8_t stack[STACK_COPY];
+	const uint8_t *stack;
+	uint8_t own[STACK_COPY];
 };
 
-static struct hd_unwinder *cur;
+/* Each thread that unwinds (the tracer, the ring's drain) has its own
+ * hd_unwinder. */
+static __thread struct hd_unwinder *cur;
 
 static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 		      int write, void *arg)
@@ -113,21 +116,17 @@ void hd_unwinder_free(struct hd_unwinder *u)
 	free(u);
 }
 
-int hd_unwind_from_entry(struct hd_unwinder *u, pid_t tid,
-			 const struct user_regs_struct *r, uint64_t *pcs,
-			 int max)
+/* Walk from the state in u->regs; frame 0's pc is stored only when
+ * `first` is set. */
+static int walk(struct hd_unwinder *u, bool first, uint64_t *pcs, int max)
 {
 	unw_cursor_t c;
 	int n = 0;
-	u->tid = tid;
-	u->regs = r;
-	u->stack_base = r->rsp;
-	ssize_t got = hd_mem_read(tid, r->rsp, u->stack, sizeof(u->stack));
-	u->stack_len = got > 0 ? (size_t)got : 0;
 	cur = u;
 	if (unw_init_remote(&c, u->as, u->upt) < 0)
 		goto out;
-	/* Frame 0 is the allocator's entry; its callers follow. */
+	if (first && max > 0)
+		pcs[n++] = u->regs->rip;
 	while (n < max && unw_step(&c) > 0) {
 		unw_word_t ip;
 		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
@@ -137,6 +136,33 @@ int hd_unwind_from_entry(struct hd_unwinder *u, pid_t tid,
 out:
 	cur = NULL;
 	return n;
+}
+
+int hd_unwind_from_entry(struct hd_unwinder *u, pid_t tid,
+			 const struct user_regs_struct *r, uint64_t *pcs,
+			 int max)
+{
+	u->tid = tid;
+	u->regs = r;
+	u->stack_base = r->rsp;
+	ssize_t got = hd_mem_read(tid, r->rsp, u->own, sizeof(u->own));
+	u->stack_len = got > 0 ? (size_t)got : 0;
+	u->stack = u->own;
+	/* Frame 0 is the allocator's entry; its callers follow. */
+	return walk(u, false, pcs, max);
+}
+
+int hd_unwind_from_copy(struct hd_unwinder *u,
+			const struct user_regs_struct *r, const uint8_t *stack,
+			size_t len, uint64_t *pcs, int max)
+{
+	u->tid = u->pid;
+	u->regs = r;
+	u->stack_base = r->rsp;
+	u->stack_len = len;
+	u->stack = stack;
+	/* Frame 0 is the caller, at the return address. */
+	return walk(u, true, pcs, max);
 }
 
 /* Modules changed (dlclose, exec): cached unwind info may be stale. */

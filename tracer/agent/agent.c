@@ -1,0 +1,381 @@
+/* The agent: freestanding code injected into the tracee.
+ *
+ * No libc (it runs inside the tracee's malloc), no writable data of its
+ * own, raw system calls only.  It is reentrant and lock-free: any thread
+ * may be in it at once, and a signal handler may enter it again.  All
+ * state is in the shared mapping (agent_abi.h), which heapdbg reads.
+ *
+ * hd_agent_slow() handles the calls the entry stubs (entry.S) hand over:
+ * a sampled malloc, a free of a possibly sampled pointer, and every call
+ * of the other entry points.  A sampled allocation is recorded with the
+ * caller's registers and a copy of the top of its stack, as
+ * `perf record --call-graph dwarf` does: heapdbg unwinds it later, away
+ * from the tracee.  When the ring is full (heapdbg is slow, or gone) the
+ * record is dropped and counted: the tracee never waits. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent_abi.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+/* The caller's state at the entry point, saved by hd_agent_common. */
+struct hd_entry_regs {
+	uint64_t rbx, rbp, r12, r13, r14, r15;
+	uint64_t rdi, rsi, rdx, rcx;
+	uint64_t rsp; /* at the entry: (rsp) is the return address */
+};
+
+extern const struct hd_agent_slots hd_agent_slots HIDDEN;
+uint64_t hd_agent_slow(uint32_t kind, struct hd_entry_regs *r) HIDDEN;
+
+/* The compiler may emit calls to these for struct copies. */
+void *memset(void *d, int c, size_t n) HIDDEN;
+void *memcpy(void *d, const void *s, size_t n) HIDDEN;
+void *memset(void *d, int c, size_t n)
+{
+	unsigned char *p = d;
+	while (n--)
+		*p++ = (unsigned char)c;
+	return d;
+}
+void *memcpy(void *d, const void *s, size_t n)
+{
+	unsigned char *p = d;
+	const unsigned char *q = s;
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+static inline struct hd_agent_ctl *shared(void)
+{
+	return (struct hd_agent_ctl *)(uintptr_t)hd_agent_slots.shared;
+}
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+			   "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define SYS_process_vm_readv 310
+
+struct iov {
+	void *base;
+	size_t len;
+};
+
+/* Copy from our own memory without faulting: the kernel stops at the
+ * first unmapped page, where a plain copy would crash the tracee. */
+static size_t safe_copy(struct hd_agent_ctl *c, void *dst, uint64_t src,
+			size_t len)
+{
+	struct iov local = {dst, len}, remote = {(void *)(uintptr_t)src, len};
+	long n = sys6(SYS_process_vm_readv, (long)c->pid, (long)&local, 1,
+		      (long)&remote, 1, 0);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* ---- sampling ---- */
+
+static struct hd_agent_counter *counter(struct hd_agent_ctl *c, uint64_t rsp)
+{
+	/* The same bucket as the malloc stub's: by stack address, so
+	 * threads (on different stacks) rarely share a counter. */
+	uint64_t h = ((rsp >> 14) * HD_HASH_MUL) >> 56;
+	return (struct hd_agent_counter *)((char *)c + HD_SH_COUNTERS +
+					   h * HD_COUNTER_STRIDE);
+}
+
+/* -ln(u) for u uniform in (0, 1]: an exponential variate of mean 1.
+ * log2 by exponent and a linearly interpolated table, as the Go runtime's
+ * fastlog2 does; heapdbg fills the table (no libm here). */
+static double exp_variate(struct hd_agent_ctl *c, uint64_t *state)
+{
+	uint64_t x = *state ? *state : 0x853c49e6748fea9bull;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	uint64_t r = (x * 2685821657736338717ull) >> 11; /* 53 bits */
+	union {
+		double d;
+		uint64_t b;
+	} v = {.d = (double)(int64_t)(r + 1) * 0x1p-53};
+	int e = (int)((v.b >> 52) & 0x7ff) - 1023;
+	uint64_t mant = v.b & ((1ull << 52) - 1);
+	unsigned i = (unsigned)(mant >> 46);
+	double frac = (double)(int64_t)(mant & ((1ull << 46) - 1)) * 0x1p-46;
+	double lo = c->log2_table[i], hi = c->log2_table[i + 1];
+	double l2 = (double)e + lo + (hi - lo) * frac;
+	return -l2 * 0.69314718055994530942;
+}
+
+static void redraw(struct hd_agent_ctl *c, struct hd_agent_counter *k)
+{
+	uint64_t rate = __atomic_load_n(&c->rate, __ATOMIC_RELAXED);
+	if (rate <= 1) {
+		k->left = -1; /* every allocation, even of 0 bytes */
+		return;
+	}
+	k->left = (int64_t)(exp_variate(c, &k->rng) * (double)rate);
+}
+
+/* The countdown for calls that come here directly (all but malloc). */
+static bool sample(struct hd_agent_ctl *c, uint64_t rsp, uint64_t size)
+{
+	struct hd_agent_counter *k = counter(c, rsp);
+	k->left -= (int64_t)size;
+	if (k->left >= 0)
+		return false;
+	redraw(c, k);
+	return true;
+}
+
+/* ---- the sampled-pointer set: 8 slots per bucket, one cache line; a
+ * counting filter in front so that most frees look at one byte ---- */
+
+static uint64_t *set_bucket(struct hd_agent_ctl *c, uint64_t ptr)
+{
+	uint64_t h = (ptr * HD_HASH_MUL) >> (64 - 17);
+	return (uint64_t *)((char *)c + HD_SH_SET) + h * HD_SET_WAYS;
+}
+
+static uint8_t *filter_byte(struct hd_agent_ctl *c, uint64_t ptr)
+{
+	uint64_t h = (ptr * HD_HASH_MUL) >> (64 - HD_FILTER_BITS);
+	return (uint8_t *)c + HD_SH_FILTER + h;
+}
+
+static void overflow(struct hd_agent_ctl *c)
+{
+	/* A sampled pointer we cannot track: from now on every free is
+	 * reported, and heapdbg ignores the ones it does not know. */
+	__atomic_fetch_add(&c->set_full, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&c->flags, HD_AGENT_ALL_FREES, __ATOMIC_RELEASE);
+}
+
+static void set_insert(struct hd_agent_ctl *c, uint64_t ptr)
+{
+	uint64_t *b = set_bucket(c, ptr);
+	uint8_t *f = filter_byte(c, ptr);
+	if (__atomic_load_n(f, __ATOMIC_RELAXED) == 255) {
+		overflow(c);
+		return;
+	}
+	for (int i = 0; i < HD_SET_WAYS; i++) {
+		uint64_t empty = 0;
+		if (__atomic_compare_exchange_n(&b[i], &empty, ptr, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			__atomic_fetch_add(f, 1, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+	overflow(c);
+}
+
+static bool set_remove(struct hd_agent_ctl *c, uint64_t ptr)
+{
+	uint64_t *b = set_bucket(c, ptr);
+	for (int i = 0; i < HD_SET_WAYS; i++) {
+		uint64_t want = ptr;
+		if (__atomic_load_n(&b[i], __ATOMIC_RELAXED) == ptr &&
+		    __atomic_compare_exchange_n(&b[i], &want, 0, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			__atomic_fetch_sub(filter_byte(c, ptr), 1,
+					   __ATOMIC_RELEASE);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the ring ---- */
+
+static struct hd_rec *reserve(struct hd_agent_ctl *c, uint32_t len)
+{
+	char *ring = (char *)c + HD_SH_RING;
+	uint64_t head = __atomic_load_n(&c->head, __ATOMIC_RELAXED);
+	for (;;) {
+		uint64_t off = head & (HD_RING_SIZE - 1);
+		uint64_t pad = off + len > HD_RING_SIZE ? HD_RING_SIZE - off : 0;
+		uint64_t tail = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE);
+		if (head + pad + len - tail > HD_RING_SIZE) {
+			__atomic_fetch_add(&c->dropped, 1, __ATOMIC_RELAXED);
+			return NULL;
+		}
+		if (!__atomic_compare_exchange_n(&c->head, &head,
+						 head + pad + len, false,
+						 __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		if (pad) {
+			struct hd_rec *p = (struct hd_rec *)(ring + off);
+			p->len = (uint32_t)pad;
+			p->type = HD_REC_PAD;
+			__atomic_store_n(&p->ready, 1, __ATOMIC_RELEASE);
+		}
+		struct hd_rec *r =
+			(struct hd_rec *)(ring + ((head + pad) &
+						  (HD_RING_SIZE - 1)));
+		r->len = len;
+		return r;
+	}
+}
+
+static void commit(struct hd_rec *r, uint16_t type)
+{
+	r->type = type;
+	__atomic_store_n(&r->ready, 1, __ATOMIC_RELEASE);
+}
+
+static void record_alloc(struct hd_agent_ctl *c, uint32_t kind,
+			 const struct hd_entry_regs *r, uint64_t ptr,
+			 uint64_t size)
+{
+	uint32_t copy = c->stack_copy & ~7u;
+	struct hd_rec *h = reserve(c, sizeof(struct hd_rec_alloc) + copy);
+	if (h) {
+		struct hd_rec_alloc *a = (struct hd_rec_alloc *)h;
+		a->kind = kind;
+		a->ptr = ptr;
+		a->size = size;
+		a->rate = __atomic_load_n(&c->rate, __ATOMIC_RELAXED);
+		a->ip = *(const uint64_t *)(uintptr_t)r->rsp;
+		a->sp = r->rsp + 8;
+		a->rbx = r->rbx;
+		a->rbp = r->rbp;
+		a->r12 = r->r12;
+		a->r13 = r->r13;
+		a->r14 = r->r14;
+		a->r15 = r->r15;
+		a->stack_len = (uint32_t)safe_copy(c, a + 1, a->sp, copy);
+		commit(h, HD_REC_ALLOC);
+	}
+	/* Tracked even when the record was dropped, so its free is seen. */
+	set_insert(c, ptr);
+}
+
+static void record_free(struct hd_agent_ctl *c, uint64_t ptr)
+{
+	struct hd_rec *h = reserve(c, sizeof(struct hd_rec_free));
+	if (!h)
+		return;
+	((struct hd_rec_free *)h)->ptr = ptr;
+	commit(h, HD_REC_FREE);
+}
+
+/* A free of ptr: reported before the original free runs, because once it
+ * has, another thread may be handed the same address. */
+static void forget(struct hd_agent_ctl *c, uint64_t ptr)
+{
+	if (!ptr)
+		return;
+	if (set_remove(c, ptr) ||
+	    (__atomic_load_n(&c->flags, __ATOMIC_ACQUIRE) & HD_AGENT_ALL_FREES))
+		record_free(c, ptr);
+}
+
+/* ---- the slow path ---- */
+
+typedef uint64_t (*orig_fn)(uint64_t, uint64_t, uint64_t);
+
+static uint64_t call_orig(uint32_t kind, const struct hd_entry_regs *r)
+{
+	orig_fn f = (orig_fn)(uintptr_t)hd_agent_slots.orig[kind];
+	return f(r->rdi, r->rsi, r->rdx);
+}
+
+static bool mul_ok(uint64_t a, uint64_t b, uint64_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+
+uint64_t hd_agent_slow(uint32_t kind, struct hd_entry_regs *r)
+{
+	struct hd_agent_ctl *c = shared();
+	uint64_t t0 = rdtsc(), res, size = 0;
+	uint64_t ret = *(const uint64_t *)(uintptr_t)r->rsp;
+	bool sampled = false;
+
+	__atomic_fetch_add(&c->inside, 1, __ATOMIC_ACQ_REL);
+	if (ret - hd_agent_slots.code_start < hd_agent_slots.code_span) {
+		/* Called by an original function we called: theirs. */
+		res = call_orig(kind, r);
+		goto out;
+	}
+	switch (kind) {
+	case HD_K_MALLOC:
+		/* The stub's countdown crossed zero. */
+		redraw(c, counter(c, r->rsp));
+		sampled = true;
+		size = r->rdi;
+		break;
+	case HD_K_FREE:
+		forget(c, r->rdi);
+		res = call_orig(kind, r);
+		goto out;
+	case HD_K_CALLOC:
+		if (!mul_ok(r->rdi, r->rsi, &size))
+			size = 0;
+		break;
+	case HD_K_REALLOC:
+		size = r->rsi;
+		forget(c, r->rdi);
+		if (size == 0 && r->rdi) {
+			res = call_orig(kind, r); /* realloc(p, 0) frees */
+			goto out;
+		}
+		break;
+	case HD_K_REALLOCARRAY:
+		if (!mul_ok(r->rsi, r->rdx, &size))
+			size = 0;
+		forget(c, r->rdi);
+		break;
+	case HD_K_POSIX_MEMALIGN:
+		size = r->rdx;
+		break;
+	case HD_K_ALIGNED_ALLOC:
+	case HD_K_MEMALIGN:
+		size = r->rsi;
+		break;
+	default: /* valloc, pvalloc */
+		size = r->rdi;
+		break;
+	}
+	if (kind != HD_K_MALLOC)
+		sampled = sample(c, r->rsp, size);
+	res = call_orig(kind, r);
+	if (sampled) {
+		uint64_t ptr = res;
+		if (kind == HD_K_POSIX_MEMALIGN)
+			ptr = res == 0 ? *(const uint64_t *)(uintptr_t)r->rdi
+				       : 0;
+		if (ptr)
+			record_alloc(c, kind, r, ptr, size);
+	}
+out:
+	__atomic_fetch_add(&c->slow_calls, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->slow_cycles, rdtsc() - t0, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&c->inside, 1, __ATOMIC_ACQ_REL);
+	return res;
+}

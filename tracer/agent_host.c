@@ -1,0 +1,510 @@
+/* heapdbg's side of the in-tracee agent (Level 2 of DESIGN.md).
+ *
+ * Installing, on threads that are all stopped:
+ *   1. remote system calls on one stopped thread (CRIU's compel is the
+ *      model): point rip at a `syscall` instruction of the process with
+ *      the registers set up, single-step, read rax, put every register
+ *      back.  orig_rax = -1 keeps the kernel's syscall-restart logic out
+ *      of our way; the thread's own interrupted call is restarted as
+ *      usual when it runs on.
+ *   2. mmap the code near the patched module (rel32 reach), memfd_create
+ *      + mmap MAP_SHARED for the shared state; heapdbg maps the same
+ *      memfd after taking it with pidfd_getfd(), and the tracee's
+ *      descriptor is closed again.
+ *   3. write the blob, its slots and the trampolines (the displaced first
+ *      instructions, relocated by reloc.c, and a jump back).
+ *   4. patch each entry point with `jmp rel32` to its stub.
+ * Every step has its undo on the error path, in reverse order.
+ *
+ * Draining: records are consumed in ring order; each sampled allocation
+ * is unwound from its stack copy, away from the tracee, and handed to
+ * profile/ like any other sample. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent_blob.h"
+#include "agent_host.h"
+#include "reloc.h"
+
+#define PAGE 4096ULL
+#define TRAMP_SLOT 128 /* bytes per trampoline */
+
+struct hd_agent {
+	pid_t pid;
+	uint64_t syscall_insn;
+	uint64_t code, code_len;     /* in the tracee */
+	uint64_t shared_remote;      /* in the tracee */
+	struct hd_agent_ctl *ctl;    /* our mapping of the shared state */
+	int npatch;
+	struct hd_agent_patch patch[HD_K_COUNT];
+	uint64_t seen_rate;
+	double cycles_per_ns;
+};
+
+/* ---- remote system calls ---- */
+
+/* A `syscall` instruction in the process's text: any will do, the thread
+ * executes just that one instruction there. */
+static uint64_t find_syscall_insn(pid_t pid, const struct hd_maps *m)
+{
+	static const uint8_t pat[2] = {0x0f, 0x05};
+	for (size_t i = 0; i < m->n; i++) {
+		const struct hd_map *e = &m->v[i];
+		if (e->perms[2] != 'x' || !e->path || e->path[0] != '/')
+			continue;
+		size_t len = e->end - e->start;
+		if (len > 64 << 20)
+			len = 64 << 20;
+		uint8_t *buf = malloc(len);
+		if (!buf)
+			return 0;
+		ssize_t n = hd_mem_read(pid, e->start, buf, len);
+		void *hit = n > 1 ? memmem(buf, (size_t)n, pat, 2) : NULL;
+		uint64_t addr = hit ? e->start + (uint64_t)((uint8_t *)hit - buf)
+				    : 0;
+		free(buf);
+		if (addr)
+			return addr;
+	}
+	return 0;
+}
+
+static long remote_syscall(struct hd_agent *a, pid_t tid, int *pending_sig,
+			   long nr, long a1, long a2, long a3, long a4,
+			   long a5, long a6)
+{
+	struct user_regs_struct saved, r;
+	int st;
+	if (hd_pt_getregs(tid, &saved))
+		return -ESRCH;
+	r = saved;
+	r.rax = (unsigned long long)nr;
+	r.orig_rax = (unsigned long long)-1;
+	r.rdi = (unsigned long long)a1;
+	r.rsi = (unsigned long long)a2;
+	r.rdx = (unsigned long long)a3;
+	r.r10 = (unsigned long long)a4;
+	r.r8 = (unsigned long long)a5;
+	r.r9 = (unsigned long long)a6;
+	r.rip = a->syscall_insn;
+	if (hd_pt_setregs(tid, &r))
+		return -ESRCH;
+	for (int tries = 0; tries < 16; tries++) {
+		if (ptrace(PTRACE_SINGLESTEP, tid, NULL, NULL) < 0)
+			return -errno;
+		if (waitpid(tid, &st, __WALL) != tid || !WIFSTOPPED(st))
+			return -ESRCH;
+		if (WSTOPSIG(st) == SIGTRAP && ((unsigned)st >> 16) == 0)
+			break;
+		/* A signal of its own arrived first: keep it for when the
+		 * thread runs on, and step again. */
+		if (((unsigned)st >> 16) == 0 && pending_sig)
+			*pending_sig = WSTOPSIG(st);
+	}
+	long ret = -EIO;
+	if (hd_pt_getregs(tid, &r) == 0 && r.rip == a->syscall_insn + 2)
+		ret = (long)r.rax;
+	if (hd_pt_setregs(tid, &saved))
+		return -ESRCH;
+	return ret;
+}
+
+/* ---- placement ---- */
+
+/* A free range of `len` bytes within rel32 reach of every target. */
+static uint64_t find_gap(const struct hd_maps *m, const uint64_t *targets,
+			 int n, uint64_t len)
+{
+	const uint64_t reach = 1ULL << 30; /* well inside +-2 GiB */
+	uint64_t best = 0, best_dist = UINT64_MAX;
+	for (size_t i = 0; i + 1 < m->n; i++) {
+		uint64_t lo = (m->v[i].end + PAGE - 1) & ~(PAGE - 1);
+		uint64_t hi = m->v[i + 1].start;
+		if (hi <= lo || hi - lo < len + 2 * PAGE)
+			continue;
+		/* Closest to the targets: just above lo or just below hi. */
+		uint64_t cand[2] = {lo + PAGE, hi - PAGE - len};
+		for (int c = 0; c < 2; c++) {
+			uint64_t worst = 0;
+			for (int k = 0; k < n; k++) {
+				uint64_t d = cand[c] > targets[k]
+						     ? cand[c] - targets[k]
+						     : targets[k] - cand[c];
+				if (d > worst)
+					worst = d;
+			}
+			if (worst < reach && worst < best_dist) {
+				best = cand[c];
+				best_dist = worst;
+			}
+		}
+	}
+	return best;
+}
+
+/* ---- install ---- */
+
+static void init_shared(struct hd_agent *a, uint64_t rate,
+			uint32_t stack_copy, struct hd_rng *rng)
+{
+	struct hd_agent_ctl *c = a->ctl;
+	c->magic = HD_AGENT_MAGIC;
+	c->version = HD_AGENT_VERSION;
+	c->stack_copy = stack_copy;
+	c->rate = rate;
+	c->pid = (uint64_t)a->pid;
+	for (int i = 0; i <= 64; i++)
+		c->log2_table[i] = log2(1.0 + i / 64.0);
+	for (int i = 0; i < HD_NCOUNTERS; i++) {
+		struct hd_agent_counter *k =
+			(void *)((char *)c + HD_SH_COUNTERS +
+				 i * HD_COUNTER_STRIDE);
+		k->rng = hd_sample_next(rng, UINT32_MAX) | 1;
+		k->left = rate <= 1 ? -1 : (int64_t)hd_sample_next(rng, rate);
+	}
+	a->seen_rate = rate;
+}
+
+/* TSC ticks per nanosecond, for the agent's own time in `stats`. */
+static double tsc_rate(void)
+{
+	uint32_t lo, hi;
+	double t0 = hd_now();
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	uint64_t c0 = (uint64_t)hi << 32 | lo;
+	usleep(2000);
+	double t1 = hd_now();
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	uint64_t c1 = (uint64_t)hi << 32 | lo;
+	return (double)(c1 - c0) / ((t1 - t0) * 1e9);
+}
+
+static int map_shared_locally(struct hd_agent *a, pid_t tid, int *psig,
+			      int remote_fd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, a->pid, 0);
+	if (pidfd < 0)
+		return -HD_EIO;
+	int fd = (int)syscall(SYS_pidfd_getfd, pidfd, remote_fd, 0);
+	close(pidfd);
+	remote_syscall(a, tid, psig, SYS_close, remote_fd, 0, 0, 0, 0, 0);
+	if (fd < 0)
+		return -HD_EIO;
+	void *p = mmap(NULL, HD_SHARED_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -HD_ENOMEM;
+	a->ctl = p;
+	return 0;
+}
+
+int hd_agent_install(pid_t pid, pid_t tid, int *pending_sig,
+		     const struct hd_agent_target *tg, int n, uint64_t rate,
+		     struct hd_rng *rng, struct hd_agent **out, char *why,
+		     size_t whylen)
+{
+	struct hd_maps m;
+	uint64_t targets[HD_K_COUNT];
+	int err = hd_maps_read(pid, &m);
+	if (err)
+		return err;
+	struct hd_agent *a = calloc(1, sizeof(*a));
+	if (!a) {
+		hd_maps_free(&m);
+		return -HD_ENOMEM;
+	}
+	a->pid = pid;
+	a->code_len = (hd_agent_layout.size + HD_K_COUNT * TRAMP_SLOT + 64 +
+		       PAGE - 1) & ~(PAGE - 1);
+	for (int i = 0; i < n; i++)
+		targets[i] = tg[i].addr;
+	a->syscall_insn = find_syscall_insn(pid, &m);
+	uint64_t hint = find_gap(&m, targets, n, a->code_len);
+	hd_maps_free(&m);
+	if (!a->syscall_insn || !hint) {
+		snprintf(why, whylen, "%s", !hint ? "no free address range near "
+						    "the allocator"
+						  : "no syscall instruction");
+		free(a);
+		return -HD_EINVAL;
+	}
+
+	/* 1. code mapping */
+	long r = remote_syscall(a, tid, pending_sig, SYS_mmap, (long)hint,
+				(long)a->code_len, PROT_READ | PROT_EXEC,
+				MAP_PRIVATE | MAP_ANONYMOUS |
+					MAP_FIXED_NOREPLACE,
+				-1, 0);
+	if (r < 0 || (uint64_t)r != hint) {
+		snprintf(why, whylen, "mmap in the process failed (%ld)", r);
+		free(a);
+		return -HD_EIO;
+	}
+	a->code = hint;
+	/* 2. shared mapping, through a memfd */
+	static const char name[] = "heapdbg-agent";
+	uint64_t name_at = a->code + a->code_len - sizeof(name);
+	long fd = -1;
+	err = hd_mem_write(pid, name_at, name, sizeof(name));
+	if (!err)
+		fd = remote_syscall(a, tid, pending_sig, SYS_memfd_create,
+				    (long)name_at, MFD_CLOEXEC, 0, 0, 0, 0);
+	if (fd < 0 ||
+	    remote_syscall(a, tid, pending_sig, SYS_ftruncate, fd,
+			   HD_SHARED_SIZE, 0, 0, 0, 0) != 0) {
+		snprintf(why, whylen, "memfd in the process failed");
+		goto err_code;
+	}
+	r = remote_syscall(a, tid, pending_sig, SYS_mmap, 0, HD_SHARED_SIZE,
+			   PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r < 0 && r > -4096) {
+		remote_syscall(a, tid, pending_sig, SYS_close, fd, 0, 0, 0, 0,
+			       0);
+		snprintf(why, whylen, "mmap of the ring failed (%ld)", r);
+		goto err_code;
+	}
+	a->shared_remote = (uint64_t)r;
+	if (map_shared_locally(a, tid, pending_sig, (int)fd)) {
+		snprintf(why, whylen, "pidfd_getfd failed: %s",
+			 strerror(errno));
+		goto err_shared;
+	}
+	init_shared(a, rate, HD_AGENT_STACK_COPY, rng);
+	a->cycles_per_ns = tsc_rate();
+
+	/* 3. blob, slots, trampolines */
+	uint8_t *img = calloc(1, a->code_len);
+	if (!img)
+		goto err_local;
+	memcpy(img, hd_agent_blob, hd_agent_layout.size);
+	struct hd_agent_slots *slots = (void *)(img + hd_agent_layout.slots);
+	slots->shared = a->shared_remote;
+	slots->code_start = a->code;
+	slots->code_span = a->code_len;
+	uint64_t tramp = (hd_agent_layout.size + 63) & ~63ULL;
+	for (int i = 0; i < n; i++) {
+		struct hd_agent_patch *p = &a->patch[a->npatch];
+		uint64_t dst = a->code + tramp + (uint64_t)i * TRAMP_SLOT;
+		p->kind = tg[i].kind;
+		p->addr = tg[i].addr;
+		p->tramp = dst;
+		if (hd_reloc_build(tg[i].code, sizeof(tg[i].code), tg[i].addr,
+				   dst, HD_RELOC_JMP5_LEN, tg[i].body,
+				   tg[i].body_len, &p->reloc) ||
+		    hd_reloc_jmp5(p->jmp, tg[i].addr,
+				  a->code + hd_agent_layout.entry[p->kind])) {
+			HD_DEBUG("agent", "%s not relocated: %s",
+				 hd_entry_names[p->kind], p->reloc.why);
+			p->refused = true;
+			snprintf(p->why, sizeof(p->why), "%s",
+				 p->reloc.why[0] ? p->reloc.why
+						 : "out of rel32 reach");
+		} else {
+			memcpy(img + tramp + (uint64_t)i * TRAMP_SLOT,
+			       p->reloc.code, p->reloc.len);
+			slots->orig[p->kind] = dst;
+		}
+		memcpy(p->orig, tg[i].code, sizeof(p->orig));
+		a->npatch++;
+	}
+	memcpy(img + a->code_len - sizeof(name), name, sizeof(name));
+	err = hd_mem_write(pid, a->code, img, a->code_len);
+	free(img);
+	if (err) {
+		snprintf(why, whylen, "cannot write the agent");
+		goto err_local;
+	}
+	*out = a;
+	return 0;
+
+err_local:
+	munmap(a->ctl, HD_SHARED_SIZE);
+err_shared:
+	remote_syscall(a, tid, pending_sig, SYS_munmap,
+		       (long)a->shared_remote, HD_SHARED_SIZE, 0, 0, 0, 0);
+err_code:
+	if (fd >= 0 && !a->ctl)
+		remote_syscall(a, tid, pending_sig, SYS_close, fd, 0, 0, 0, 0,
+			       0);
+	remote_syscall(a, tid, pending_sig, SYS_munmap, (long)a->code,
+		       (long)a->code_len, 0, 0, 0, 0);
+	free(a);
+	return -HD_EIO;
+}
+
+int hd_agent_patches(struct hd_agent *a, struct hd_agent_patch **out)
+{
+	*out = a->patch;
+	return a->npatch;
+}
+
+int hd_agent_patch_write(struct hd_agent *a, pid_t pid, int i, bool on)
+{
+	struct hd_agent_patch *p = &a->patch[i];
+	if (p->refused)
+		return 0;
+	int err = hd_mem_write(pid, p->addr, on ? p->jmp : p->orig,
+			       HD_RELOC_JMP5_LEN);
+	if (!err)
+		p->active = on;
+	return err;
+}
+
+uint64_t hd_agent_fixup_rip(const struct hd_agent *a, uint64_t rip)
+{
+	if (rip < a->code || rip >= a->code + a->code_len)
+		return 0;
+	for (int i = 0; i < a->npatch; i++) {
+		const struct hd_agent_patch *p = &a->patch[i];
+		if (p->refused)
+			continue;
+		uint64_t stub = a->code + hd_agent_layout.entry[p->kind];
+		/* In a stub before it decided anything: restart the call at
+		 * the original entry (the stubs change only scratch
+		 * registers and a countdown). */
+		if (rip >= stub && rip < a->code + hd_agent_layout.stubs_end &&
+		    rip < stub + 64 && (p->kind == HD_K_MALLOC ||
+					p->kind == HD_K_FREE || rip - stub < 16))
+			return p->addr;
+		if (rip >= p->tramp && rip < p->tramp + TRAMP_SLOT) {
+			uint64_t o = hd_reloc_to_original(&p->reloc, p->addr,
+							  p->tramp, rip);
+			if (o)
+				return o;
+		}
+	}
+	return 0;
+}
+
+bool hd_agent_in_code(const struct hd_agent *a, uint64_t rip)
+{
+	return rip >= a->code && rip < a->code + a->code_len;
+}
+
+bool hd_agent_quiet(const struct hd_agent *a)
+{
+	return __atomic_load_n(&a->ctl->inside, __ATOMIC_ACQUIRE) == 0;
+}
+
+void hd_agent_remove(struct hd_agent *a, pid_t tid, int *pending_sig)
+{
+	remote_syscall(a, tid, pending_sig, SYS_munmap,
+		       (long)a->shared_remote, HD_SHARED_SIZE, 0, 0, 0, 0);
+	remote_syscall(a, tid, pending_sig, SYS_munmap, (long)a->code,
+		       (long)a->code_len, 0, 0, 0, 0);
+}
+
+void hd_agent_free(struct hd_agent *a)
+{
+	if (!a)
+		return;
+	if (a->ctl)
+		munmap(a->ctl, HD_SHARED_SIZE);
+	free(a);
+}
+
+void hd_agent_set_rate(struct hd_agent *a, uint64_t rate, struct hd_rng *rng)
+{
+	if (rate == a->seen_rate)
+		return;
+	struct hd_agent_ctl *c = a->ctl;
+	__atomic_store_n(&c->rate, rate, __ATOMIC_RELEASE);
+	/* Redraw every countdown so the new rate applies from the next
+	 * allocation, not after the old thresholds run out. */
+	for (int i = 0; i < HD_NCOUNTERS; i++) {
+		struct hd_agent_counter *k =
+			(void *)((char *)c + HD_SH_COUNTERS +
+				 i * HD_COUNTER_STRIDE);
+		k->left = rate <= 1 ? -1 : (int64_t)hd_sample_next(rng, rate);
+	}
+	a->seen_rate = rate;
+}
+
+void hd_agent_stats(const struct hd_agent *a, struct hd_agent_stats *s)
+{
+	const struct hd_agent_ctl *c = a->ctl;
+	s->dropped = __atomic_load_n(&c->dropped, __ATOMIC_RELAXED);
+	s->slow_calls = __atomic_load_n(&c->slow_calls, __ATOMIC_RELAXED);
+	uint64_t cyc = __atomic_load_n(&c->slow_cycles, __ATOMIC_RELAXED);
+	s->agent_ns = a->cycles_per_ns > 0 ? (uint64_t)(cyc / a->cycles_per_ns)
+					   : 0;
+	s->set_full = __atomic_load_n(&c->set_full, __ATOMIC_RELAXED);
+}
+
+/* ---- draining ---- */
+
+static void take_alloc(struct hd_agent *a, const struct hd_rec_alloc *r,
+		       struct hd_unwinder *u, struct hd_prof *prof,
+		       uint64_t *unwind_failures)
+{
+	struct user_regs_struct regs = {0};
+	uint64_t pcs[HD_MAX_DEPTH];
+	regs.rip = r->ip;
+	regs.rsp = r->sp;
+	regs.rbx = r->rbx;
+	regs.rbp = r->rbp;
+	regs.r12 = r->r12;
+	regs.r13 = r->r13;
+	regs.r14 = r->r14;
+	regs.r15 = r->r15;
+	size_t len = r->stack_len;
+	if (len > r->h.len - sizeof(*r))
+		len = 0;
+	int depth = hd_unwind_from_copy(u, &regs, (const uint8_t *)(r + 1),
+					len, pcs, HD_MAX_DEPTH);
+	if (depth <= 1)
+		(*unwind_failures)++;
+	(void)a;
+	hd_prof_record_alloc(prof, pcs, (unsigned)depth, r->ptr, r->size,
+			     r->rate);
+}
+
+int hd_agent_drain(struct hd_agent *a, struct hd_unwinder *u,
+		   struct hd_prof *prof, struct hd_agent_drained *d)
+{
+	struct hd_agent_ctl *c = a->ctl;
+	char *ring = (char *)c + HD_SH_RING;
+	uint64_t tail = __atomic_load_n(&c->tail, __ATOMIC_RELAXED);
+	uint64_t head = __atomic_load_n(&c->head, __ATOMIC_ACQUIRE);
+	int n = 0;
+	while (tail < head) {
+		struct hd_rec *h = (void *)(ring + (tail & (HD_RING_SIZE - 1)));
+		if (!__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE))
+			break; /* reserved, not yet written */
+		uint32_t len = h->len;
+		if (len < sizeof(*h) || len > HD_RING_SIZE || (len & 7)) {
+			/* Corrupt: skip everything reserved so far rather
+			 * than stall the ring forever. */
+			tail = head;
+			break;
+		}
+		switch (h->type) {
+		case HD_REC_ALLOC:
+			take_alloc(a, (const void *)h, u, prof,
+				   &d->unwind_failures);
+			d->samples++;
+			break;
+		case HD_REC_FREE:
+			hd_prof_record_free(prof,
+					    ((const struct hd_rec_free *)h)->ptr);
+			d->frees++;
+			break;
+		default:
+			break;
+		}
+		__atomic_store_n(&h->ready, 0, __ATOMIC_RELAXED);
+		tail += len;
+		__atomic_store_n(&c->tail, tail, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
+}
