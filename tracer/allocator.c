@@ -136,14 +136,16 @@ static void scan_module(pid_t pid, const char *path, uint64_t bias,
 			bool symtab, struct hd_providers *p)
 {
 	char full[PATH_MAX + 64];
+	uint64_t v[HD_ENTRY__COUNT], size[HD_ENTRY__COUNT];
 	proc_path(pid, path, full, sizeof(full));
+	if (hd_elf_lookup_many(full, hd_entry_names, HD_ENTRY__COUNT, symtab,
+			       v, size))
+		return;
 	for (int k = 0; k < HD_ENTRY__COUNT; k++) {
-		uint64_t v, size;
-		if (p->addr[k] || hd_elf_lookup(full, hd_entry_names[k], symtab,
-						&v, &size))
+		if (p->addr[k] || !v[k])
 			continue;
-		p->addr[k] = bias + v;
-		p->size[k] = size;
+		p->addr[k] = bias + v[k];
+		p->size[k] = size[k];
 		p->module[k] = strdup(path);
 		HD_DEBUG("alloc", "%s at %#lx in %s", hd_entry_names[k],
 			 (unsigned long)p->addr[k], path);

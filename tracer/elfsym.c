@@ -41,8 +41,10 @@ static void elf_close(struct elf_file *f)
 	close(f->fd);
 }
 
-static int lookup_in(Elf *elf, Elf64_Word type, const char *name,
-		     uint64_t *value, uint64_t *size)
+/* One pass over a symbol table for every name still missing
+ * (values[i] == 0). */
+static void lookup_in(Elf *elf, Elf64_Word type, const char *const *names,
+		      int n, uint64_t *values, uint64_t *sizes)
 {
 	Elf_Scn *scn = NULL;
 	while ((scn = elf_nextscn(elf, scn))) {
@@ -53,44 +55,56 @@ static int lookup_in(Elf *elf, Elf64_Word type, const char *name,
 		Elf_Data *d = elf_getdata(scn, NULL);
 		if (!d)
 			continue;
-		size_t n = sh.sh_size / sh.sh_entsize;
-		for (size_t i = 0; i < n; i++) {
+		size_t count = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; i < count; i++) {
 			GElf_Sym s;
 			if (!gelf_getsym(d, (int)i, &s) ||
 			    s.st_shndx == SHN_UNDEF || s.st_value == 0)
 				continue;
 			int t = GELF_ST_TYPE(s.st_info);
-			if (t != STT_FUNC && t != STT_GNU_IFUNC &&
-			    t != STT_OBJECT)
-				continue;
+			if (t != STT_FUNC && t != STT_OBJECT)
+				continue; /* an IFUNC's value is its resolver,
+					     not what the process calls */
 			const char *nm = elf_strptr(elf, sh.sh_link, s.st_name);
-			if (nm && strcmp(nm, name) == 0) {
-				/* An IFUNC's value is its resolver, not the
-				 * function the process calls. */
-				if (t == STT_GNU_IFUNC)
-					return -HD_ENOTFOUND;
-				*value = s.st_value;
-				if (size)
-					*size = s.st_size;
-				return 0;
+			if (!nm)
+				continue;
+			for (int k = 0; k < n; k++) {
+				if (values[k] || strcmp(nm, names[k]) != 0)
+					continue;
+				values[k] = s.st_value;
+				if (sizes)
+					sizes[k] = s.st_size;
 			}
 		}
 	}
-	return -HD_ENOTFOUND;
 }
 
-int hd_elf_lookup(const char *path, const char *name, bool symtab,
-		  uint64_t *value, uint64_t *size)
+int hd_elf_lookup_many(const char *path, const char *const *names, int n,
+		       bool symtab, uint64_t *values, uint64_t *sizes)
 {
 	struct elf_file f;
 	int err = elf_open(path, &f);
 	if (err)
 		return err;
-	err = lookup_in(f.elf, SHT_DYNSYM, name, value, size);
-	if (err && symtab)
-		err = lookup_in(f.elf, SHT_SYMTAB, name, value, size);
+	for (int k = 0; k < n; k++) {
+		values[k] = 0;
+		if (sizes)
+			sizes[k] = 0;
+	}
+	lookup_in(f.elf, SHT_DYNSYM, names, n, values, sizes);
+	if (symtab)
+		lookup_in(f.elf, SHT_SYMTAB, names, n, values, sizes);
 	elf_close(&f);
-	return err;
+	return 0;
+}
+
+int hd_elf_lookup(const char *path, const char *name, bool symtab,
+		  uint64_t *value, uint64_t *size)
+{
+	int err = hd_elf_lookup_many(path, &name, 1, symtab, value, size);
+	if (err)
+		return err;
+	return *value ? 0 : -HD_ENOTFOUND;
 }
 
 int hd_elf_bias(const char *path, uint64_t start, uint64_t offset,

@@ -43,6 +43,11 @@ int hd_mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
  * .symtab when `symtab` is set).  Returns 0, -HD_ENOTFOUND, or -HD_EELF. */
 int hd_elf_lookup(const char *path, const char *name, bool symtab,
 		  uint64_t *value, uint64_t *size) HD_MUST_CHECK;
+/* The same for n names in one pass; values[i] = 0 for a name not found.
+ * Returns 0 or -HD_EELF. */
+int hd_elf_lookup_many(const char *path, const char *const *names, int n,
+		       bool symtab, uint64_t *values, uint64_t *sizes)
+	HD_MUST_CHECK;
 /* Load bias of a module mapped from `path` whose mapping of file offset
  * `offset` starts at `start` (0 for ET_EXEC); also returns e_type. */
 int hd_elf_bias(const char *path, uint64_t start, uint64_t offset,
