@@ -763,8 +763,8 @@ static int cmd_help(struct hd_cli *c, const struct cmd *cmd, char **argv,
 static const struct cmd cmds[] = {
 	{"snapshot", 4, "snapshot NAME", "record the profile now under NAME",
 	 "Record the current profile under NAME, replacing an older one of\n"
-	 "that name, and print a one-line summary.  When a process started\n"
-	 "with 'run' exits, a snapshot named 'exit' is taken by itself.\n",
+	 "that name, and print a one-line summary.  When the process\n"
+	 "exits, a snapshot named 'exit' is taken by itself.\n",
 	 cmd_snapshot, HD_COMPLETE_SNAPSHOT, 0},
 	{"snapshots", 9, "snapshots", "list the snapshots",
 	 "List the snapshots: name, time since start, bytes and objects in\n"
