@@ -1221,6 +1221,17 @@ static bool task_dead(pid_t pid, pid_t tid)
 	return !r || r[1] != ' ' || r[2] == 'Z' || r[2] == 'X';
 }
 
+/* Is tid traced by us already?  A thread created by a thread we seized
+ * is attached automatically (PTRACE_O_TRACECLONE), and seizing it again
+ * fails with EPERM.  TracerPid names the tracing thread (this one), not
+ * heapdbg's process id. */
+static bool traced_by_us(pid_t tid)
+{
+	char val[64];
+	return read_status_field(tid, "TracerPid", val, sizeof(val)) == 0 &&
+	       atoi(val) == gettid();
+}
+
 static int seize_all(struct hd_tracer *t)
 {
 	char dir[64];
@@ -1236,6 +1247,16 @@ static int seize_all(struct hd_tracer *t)
 			if (tid <= 0 || task_find(t, tid))
 				continue;
 			int err = hd_pt_seize(tid, PT_OPTIONS);
+			if (err == -EPERM && traced_by_us(tid)) {
+				/* Born of a seized thread: already ours.  Its
+				 * first stop comes through the event loop. */
+				if (!task_add(t, tid, TASK_NEW)) {
+					closedir(d);
+					return -HD_ENOMEM;
+				}
+				found = true;
+				continue;
+			}
 			if (err == -EPERM && task_dead(t->pid, tid))
 				err = -ESRCH; /* exiting: not a permission */
 			if (err == -ESRCH && tid != t->pid)
