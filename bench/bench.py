@@ -464,8 +464,9 @@ def machine(args):
             return m.group(1).strip() if m else "?"
         except OSError:
             return "?"
+    commit = args.commit
     try:
-        commit = subprocess.run(
+        commit = commit or subprocess.run(
             ["git", "-C", args.source_dir, "describe", "--always",
              "--dirty", "--abbrev=12"], capture_output=True, text=True,
             check=True).stdout.strip()
@@ -613,6 +614,8 @@ def parse_args(argv):
     p.add_argument("--out", help="write the results into this markdown "
                    "file, between the bench markers")
     p.add_argument("--json", help="also write every row, raw, as JSON here")
+    p.add_argument("--commit", help="the heapdbg version to record (default: "
+                   "`git describe --dirty` of --source-dir)")
     p.add_argument("--command-line", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     a.workloads = [w for w in a.workloads.split(",") if w]
