@@ -212,7 +212,10 @@ static int count_threads(struct hd_tracer *t, bool exiting_too)
  * kept for later (PTRACE_DETACH or release_held()). */
 static void resume(struct hd_tracer *t, struct task *k, int sig)
 {
-	if (t->hold) {
+	/* A task sharing our memory (a vfork child) is never held: its
+	 * parent cannot stop until it execs or exits, so holding it would
+	 * make stop_all() wait forever.  stop_all() lets it finish. */
+	if (t->hold && k->kind != TASK_SHARED) {
 		k->stopped = true;
 		if (sig)
 			k->pending_sig = sig;
@@ -1094,13 +1097,19 @@ static void stop_all(struct hd_tracer *t)
 {
 	for (int i = 0; i < t->ntask; i++) {
 		struct task *k = &t->tasks[i];
-		if (!k->stopped)
+		if (k->kind == TASK_SHARED && k->stopped)
+			resume(t, k, k->pending_sig);
+		else if (!k->stopped && k->kind != TASK_SHARED)
 			hd_pt_interrupt(k->tid);
 	}
+	/* Done when every thread is stopped and every vfork child has
+	 * exec'd or exited (on_exec()/on_exited() forget it): until then
+	 * its parent may be unable to stop. */
 	for (;;) {
 		bool all = true;
 		for (int i = 0; i < t->ntask; i++)
-			if (!t->tasks[i].stopped)
+			if (!t->tasks[i].stopped ||
+			    t->tasks[i].kind == TASK_SHARED)
 				all = false;
 		if (all || t->ntask == 0)
 			break;
