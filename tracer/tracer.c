@@ -1140,8 +1140,10 @@ static void collect_pending_traps(struct hd_tracer *t)
 		for (int i = 0; i < t->ntask; i++) {
 			struct task *k = &t->tasks[i];
 			struct user_regs_struct r;
-			if (!k->stopped || k->group_stop ||
-			    !sigtrap_pending(k->tid) ||
+			/* Group-stopped threads too: a thread that must
+			 * join a group-stop does so before it dequeues the
+			 * SIGTRAP of an int3 it just ran (get_signal()). */
+			if (!k->stopped || !sigtrap_pending(k->tid) ||
 			    hd_pt_getregs(k->tid, &r) || !bp_find(t, r.rip - 1))
 				continue;
 			if (hd_pt_cont(k->tid, 0) == 0) {
