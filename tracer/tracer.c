@@ -906,6 +906,23 @@ static void on_exited(struct hd_tracer *t, pid_t tid, int status)
 		process_gone(t, status);
 }
 
+static bool traced_by_us(pid_t tid);
+
+/* A clone, fork or vfork event names the new task: know it now, before
+ * its first stop is reported, so that stop_all() waits for that stop.
+ * Otherwise a detach could finish first, and a forked child would be
+ * released by our exit still holding our int3s (it dies of SIGTRAP).
+ * (Its first stop may also come first and have released it already:
+ * then it is no longer ours.) */
+static void expect_child(struct hd_tracer *t, pid_t parent)
+{
+	unsigned long msg = 0;
+	if (hd_pt_geteventmsg(parent, &msg) || msg == 0 ||
+	    task_find(t, (pid_t)msg) || !traced_by_us((pid_t)msg))
+		return;
+	task_add(t, (pid_t)msg, TASK_NEW);
+}
+
 static void dispatch(struct hd_tracer *t, pid_t tid, int status)
 {
 	enum event ev = classify(status);
@@ -959,6 +976,10 @@ static void dispatch(struct hd_tracer *t, pid_t tid, int status)
 		on_exit_event(t, k);
 		return;
 	case EV_CLONE:
+		expect_child(t, tid);
+		k = task_find(t, tid); /* task_add() may move the table */
+		resume(t, k, 0);
+		return;
 	case EV_OTHER:
 	case EV_EXITED:
 		resume(t, k, 0);
