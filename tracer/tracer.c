@@ -1310,12 +1310,37 @@ static int seize_all(struct hd_tracer *t)
 	return 0;
 }
 
+/* Is the process exiting or gone?  Reading the memory of a process that
+ * is exiting fails too, which must not be reported as a permission
+ * problem. */
+static bool exiting(pid_t pid)
+{
+	char fn[64], buf[1024];
+	unsigned long flags = 0;
+	char state = 0;
+	snprintf(fn, sizeof(fn), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(fn, "re");
+	if (!f)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	/* fields after comm: state ppid pgrp session tty_nr tpgid flags */
+	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %lu", &state,
+			 &flags) != 2)
+		return true;
+	return state == 'Z' || state == 'X' || (flags & 0x4); /* PF_EXITING */
+}
+
 static int do_attach(struct hd_tracer *t)
 {
 	int err = check_target(t, t->pid);
 	if (err)
 		return err;
 	err = hd_find_providers(t->pid, &t->prov, true);
+	if ((err == -HD_EPERM || err == -HD_EIO) && exiting(t->pid))
+		return -HD_EEXITED; /* its memory went away with it */
 	if (err == -HD_EPERM || err == -HD_EIO) {
 		/* Reading its memory was refused: say why precisely. */
 		explain_eperm(t, t->pid);
