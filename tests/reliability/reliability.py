@@ -241,7 +241,7 @@ class Heapdbg:
 
     def __init__(self, ctx, pid, rate=None, batch_cmds=None, stdin=None,
                  extra=(), **kw):
-        argv = [ctx.heapdbg]
+        argv = [ctx.heapdbg] + ctx.hd_args
         if rate:
             argv.append("--rate=%s" % rate)
         if batch_cmds is not None:
@@ -377,8 +377,9 @@ def attach_cycle(ctx, run, workers, rate=None, during=None, detach=True,
             run.check(rc == 0, "heapdbg detach: %s" % hd.transcript())
         run.released(t.pid, before)
         run.ended(t)
-    except Failure as e:
+    except (Failure, OSError) as e:
         if t.p.poll() is not None:
+            run.survived = False  # it was never told to quit
             e = "%s\ntarget ended with status %s, output %r, stderr %r" % (
                 e, t.p.returncode, t.out.rest(1)[-5:], t.err.rest(1)[-5:])
         run.problems.append(str(e) + ("\n" + hd.transcript() if hd else ""))
@@ -457,7 +458,8 @@ def sc_exec_run(ctx, run, i):
     script = os.path.join(ctx.tmp, "cmds")
     with open(script, "w") as f:
         f.write("leak 3\nexec %s\n" % ctx.target)
-    argv = [ctx.heapdbg, "--rate=1", "-batch", "-ex", "wait",
+    argv = [ctx.heapdbg] + ctx.hd_args + [
+            "--rate=1", "-batch", "-ex", "wait",
             "-ex", "top -inuse_objects -focus=^rel_leak exit",
             "run", ctx.target]
     with open(script) as stdin:
@@ -571,7 +573,7 @@ def sc_sig_kill(ctx, run, i):
 def sc_exit_attach(ctx, run, i):
     """The tracee exits on its own while heapdbg is attaching: it still
     exits 0 with its normal output, heapdbg fails cleanly or follows."""
-    ms = random.randint(0, 40)
+    ms = random.randint(0, 150)
     t = Target(ctx, ["alloc=2", "exitsoon=%d" % ms])
     hd = Heapdbg(ctx, t.pid, rate=1 if i % 2 else None,
                  batch_cmds=["wait 10"], stdin=subprocess.DEVNULL)
@@ -622,7 +624,8 @@ def sc_sig_tty(ctx, run, i):
             import fcntl
             import termios
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        argv = [ctx.heapdbg] + (["--rate=1"] if i % 2 else []) + \
+        argv = [ctx.heapdbg] + ctx.hd_args + \
+            (["--rate=1"] if i % 2 else []) + \
             ["attach", str(t.pid)]
         hd = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
                               preexec_fn=ctty, close_fds=True)
@@ -739,7 +742,8 @@ def sc_refuse_kthread(ctx, run, i):
 
 def sc_refuse_self(ctx, run, i):
     """heapdbg attach to its own pid."""
-    argv = ["sh", "-c", 'exec "$0" -batch attach $$', ctx.heapdbg]
+    argv = ["sh", "-c", 'exec "$0" "$@" -batch attach $$', ctx.heapdbg] + \
+        ctx.hd_args
     res = subprocess.run(argv, capture_output=True, timeout=TIMEOUT,
                          stdin=subprocess.DEVNULL)
     err = res.stderr.decode(errors="replace")
@@ -752,8 +756,14 @@ def sc_refuse_32bit(ctx, run, i):
     if not ctx.sleeper32:
         raise Skip("no 32-bit fixture: the compiler cannot build -m32 "
                    "(install gcc-multilib)")
-    p = subprocess.Popen([ctx.sleeper32], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        p = subprocess.Popen([ctx.sleeper32], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, start_new_session=True)
+    except OSError as e:
+        if e.errno == errno.ENOEXEC:
+            raise Skip("this kernel cannot run 32-bit x86 programs "
+                       "(no IA32 emulation)")
+        raise
     out = Lines(p.stdout)
     try:
         out.expect(r"^ready \d+$")
@@ -808,10 +818,15 @@ def main():
     ap.add_argument("--sleeper32")
     ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--heapdbg-arg", dest="hd_args", action="append",
+                    default=[], help="an extra option for every heapdbg "
+                    "run (e.g. --level=0)")
     ap.add_argument("--seed", type=int)
     ctx = ap.parse_args()
     ctx.heapdbg = os.path.abspath(ctx.heapdbg)
     ctx.target = os.path.abspath(ctx.target)
+    if ctx.sleeper32:
+        ctx.sleeper32 = os.path.abspath(ctx.sleeper32)
     import tempfile
     ctx.tmp = tempfile.mkdtemp(prefix="hd-rel-")
     seed = ctx.seed if ctx.seed is not None else int(time.time())
@@ -829,8 +844,8 @@ def main():
         except Skip as e:
             print("SKIP: %s" % e)
             sys.exit(SKIP)
-        except Failure as e:
-            run.problems.append(str(e))
+        except (Failure, OSError) as e:
+            run.problems.append("%s: %s" % (type(e).__name__, e))
         if run.survived is not None:
             surv_n += 1
             survived += bool(run.survived)
