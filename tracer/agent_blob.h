@@ -10,6 +10,8 @@ struct hd_agent_layout {
 	uint32_t size;        /* bytes of hd_agent_blob */
 	uint32_t slots;       /* offset of struct hd_agent_slots */
 	uint32_t stubs_start, stubs_end; /* the entry stubs' code */
+	uint32_t common;      /* hd_agent_common: past every stub's own
+				 instructions (state saved on the stack) */
 	uint32_t entry[HD_K_COUNT];      /* each kind's entry stub */
 };
 

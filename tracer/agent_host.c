@@ -97,21 +97,26 @@ static long remote_syscall(struct hd_agent *a, pid_t tid, int *pending_sig,
 	r.rip = a->syscall_insn;
 	if (hd_pt_setregs(tid, &r))
 		return -ESRCH;
+	long ret = -EIO;
 	for (int tries = 0; tries < 16; tries++) {
 		if (ptrace(PTRACE_SINGLESTEP, tid, NULL, NULL) < 0)
 			return -errno;
 		if (waitpid(tid, &st, __WALL) != tid || !WIFSTOPPED(st))
 			return -ESRCH;
-		if (WSTOPSIG(st) == SIGTRAP && ((unsigned)st >> 16) == 0)
-			break;
-		/* A signal of its own arrived first: keep it for when the
-		 * thread runs on, and step again. */
-		if (((unsigned)st >> 16) == 0 && pending_sig)
+		bool trap = WSTOPSIG(st) == SIGTRAP && ((unsigned)st >> 16) == 0;
+		/* A signal of its own may be reported before or after the
+		 * step: keep it for when the thread runs on.  Step again
+		 * only if the syscall has not run yet. */
+		if (!trap && ((unsigned)st >> 16) == 0 && pending_sig)
 			*pending_sig = WSTOPSIG(st);
+		if (hd_pt_getregs(tid, &r))
+			return -ESRCH;
+		if (r.rip != a->syscall_insn) {
+			if (r.rip == a->syscall_insn + 2)
+				ret = (long)r.rax;
+			break;
+		}
 	}
-	long ret = -EIO;
-	if (hd_pt_getregs(tid, &r) == 0 && r.rip == a->syscall_insn + 2)
-		ret = (long)r.rax;
 	if (hd_pt_setregs(tid, &saved))
 		return -ESRCH;
 	return ret;
@@ -359,6 +364,22 @@ int hd_agent_patch_write(struct hd_agent *a, pid_t pid, int i, bool on)
 	return err;
 }
 
+/* Kind k's stub runs from its entry to the next stub's (or to
+ * hd_agent_common, which follows the last). */
+static uint32_t stub_start(int k)
+{
+	return hd_agent_layout.entry[k];
+}
+
+static uint32_t stub_end(int k)
+{
+	uint32_t end = hd_agent_layout.common, s = stub_start(k);
+	for (int j = 0; j < HD_K_COUNT; j++)
+		if (hd_agent_layout.entry[j] > s && hd_agent_layout.entry[j] < end)
+			end = hd_agent_layout.entry[j];
+	return end;
+}
+
 uint64_t hd_agent_fixup_rip(const struct hd_agent *a, uint64_t rip)
 {
 	if (rip < a->code || rip >= a->code + a->code_len)
@@ -367,13 +388,11 @@ uint64_t hd_agent_fixup_rip(const struct hd_agent *a, uint64_t rip)
 		const struct hd_agent_patch *p = &a->patch[i];
 		if (p->refused)
 			continue;
-		uint64_t stub = a->code + hd_agent_layout.entry[p->kind];
-		/* In a stub before it decided anything: restart the call at
+		/* In a stub, before hd_agent_common: restart the call at
 		 * the original entry (the stubs change only scratch
-		 * registers and a countdown). */
-		if (rip >= stub && rip < a->code + hd_agent_layout.stubs_end &&
-		    rip < stub + 64 && (p->kind == HD_K_MALLOC ||
-					p->kind == HD_K_FREE || rip - stub < 16))
+		 * registers and a countdown, and nothing on the stack). */
+		if (rip >= a->code + stub_start(p->kind) &&
+		    rip < a->code + stub_end(p->kind))
 			return p->addr;
 		if (rip >= p->tramp && rip < p->tramp + TRAMP_SLOT) {
 			uint64_t o = hd_reloc_to_original(&p->reloc, p->addr,
@@ -385,9 +404,34 @@ uint64_t hd_agent_fixup_rip(const struct hd_agent *a, uint64_t rip)
 	return 0;
 }
 
+uint64_t hd_agent_into_tramp(const struct hd_agent *a, uint64_t rip)
+{
+	for (int i = 0; i < a->npatch; i++) {
+		const struct hd_agent_patch *p = &a->patch[i];
+		if (p->refused || rip <= p->addr ||
+		    rip >= p->addr + HD_RELOC_JMP5_LEN)
+			continue;
+		for (int k = 0; k < p->reloc.ninsn; k++)
+			if (p->addr + p->reloc.src_off[k] == rip)
+				return p->tramp + p->reloc.dst_off[k];
+		return 1; /* not at an instruction start: cannot happen */
+	}
+	return 0;
+}
+
 bool hd_agent_in_code(const struct hd_agent *a, uint64_t rip)
 {
 	return rip >= a->code && rip < a->code + a->code_len;
+}
+
+bool hd_agent_on_stack(const struct hd_agent *a, pid_t tid, uint64_t rsp)
+{
+	static uint64_t words[8192]; /* tracer thread only */
+	ssize_t n = hd_mem_read(tid, rsp & ~7ULL, words, sizeof(words));
+	for (ssize_t i = 0; i < n / 8; i++)
+		if (words[i] >= a->code && words[i] < a->code + a->code_len)
+			return true;
+	return false;
 }
 
 bool hd_agent_quiet(const struct hd_agent *a)

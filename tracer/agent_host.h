@@ -47,6 +47,14 @@ int hd_agent_patch_write(struct hd_agent *a, pid_t pid, int i, bool on);
  * must go once the entry points are restored; 0 if rip is not there. */
 uint64_t hd_agent_fixup_rip(const struct hd_agent *a, uint64_t rip);
 bool hd_agent_in_code(const struct hd_agent *a, uint64_t rip);
+/* A thread stopped at rip inside the bytes a patch will overwrite (past
+ * their first) must continue in the trampoline: where; 0 if rip is not in
+ * such bytes, 1 if it is but not at an instruction start. */
+uint64_t hd_agent_into_tramp(const struct hd_agent *a, uint64_t rip);
+/* Does the top 64 KiB of a thread's stack hold an address in the agent?
+ * (A return address, or the rip saved by a signal that interrupted a stub
+ * and whose handler still runs: either way unmapping would crash it.) */
+bool hd_agent_on_stack(const struct hd_agent *a, pid_t tid, uint64_t rsp);
 /* No thread is in the agent's slow path. */
 bool hd_agent_quiet(const struct hd_agent *a);
 /* Unmap both mappings from the tracee (through stopped thread tid). */

@@ -437,6 +437,26 @@ static void install_agent(struct hd_tracer *t, struct task *via,
 			 why);
 		return;
 	}
+	/* A stopped thread may be between the instructions the jumps will
+	 * overwrite (free's `test` done, its `je` next): it goes on from the
+	 * same instruction in the trampoline. */
+	for (int i = 0; i < t->ntask; i++) {
+		struct user_regs_struct r;
+		if (hd_pt_getregs(t->tasks[i].tid, &r))
+			continue;
+		uint64_t to = hd_agent_into_tramp(a, r.rip);
+		if (to > 1) {
+			r.rip = to;
+			hd_pt_setregs(t->tasks[i].tid, &r);
+		} else if (to == 1) {
+			HD_DEBUG("agent", "thread %d inside an instruction at "
+				 "%#llx: not installed", t->tasks[i].tid,
+				 r.rip);
+			hd_agent_remove(a, via->tid, &via->pending_sig);
+			hd_agent_free(a);
+			return;
+		}
+	}
 	struct hd_agent_patch *p;
 	int np = hd_agent_patches(a, &p);
 	for (int i = 0; i < np; i++) {
@@ -459,18 +479,22 @@ static void install_agent(struct hd_tracer *t, struct task *via,
  * points are restored already, so no thread enters it again).  Threads
  * in a stub or a trampoline are moved to the equivalent original
  * instruction; threads in its slow path (inside an original function
- * the agent called) are let run until they have left.  If that does not
+ * the agent called), or in a signal handler that interrupted agent code,
+ * are let run until no stack holds an agent address.  If that does not
  * happen in time the agent stays mapped, harmless: nothing jumps to it. */
 static void leave_agent(struct hd_tracer *t)
 {
 	bool quiet = false;
-	for (int round = 0; round < 500 && t->ntask > 0; round++) {
+	for (int round = 0; round < 200 && t->ntask > 0; round++) {
 		quiet = hd_agent_quiet(t->agent);
 		for (int i = 0; i < t->ntask; i++) {
 			struct task *k = &t->tasks[i];
 			struct user_regs_struct r;
-			if (hd_pt_getregs(k->tid, &r) ||
-			    !hd_agent_in_code(t->agent, r.rip))
+			if (hd_pt_getregs(k->tid, &r))
+				continue;
+			if (hd_agent_on_stack(t->agent, k->tid, r.rsp))
+				quiet = false;
+			if (!hd_agent_in_code(t->agent, r.rip))
 				continue;
 			uint64_t to = hd_agent_fixup_rip(t->agent, r.rip);
 			if (to) {
@@ -1394,6 +1418,11 @@ static int do_run(struct hd_tracer *t, char *const argv[])
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		close(sync[1]);
 		close(errp[0]);
+		/* Its own process group: Ctrl-C at heapdbg's prompt is for
+		 * heapdbg, not for the program (which keeps the terminal for
+		 * output; reading it would stop the program, as for any
+		 * background job). */
+		setpgid(0, 0);
 		/* Wait until the tracer has seized us. */
 		while (read(sync[0], &c, 1) < 0 && errno == EINTR)
 			;
@@ -1412,10 +1441,12 @@ static int do_run(struct hd_tracer *t, char *const argv[])
 	ssize_t n = read(errp[0], &child_errno, sizeof(child_errno));
 	close(errp[0]);
 	if (err || n == sizeof(child_errno)) {
+		/* Seized, it stops at its exit (even when killed): let it
+		 * go on until it is reaped. */
 		int st;
-		waitpid(pid, &st, __WALL);
-		while (waitpid(pid, &st, __WALL) > 0)
-			;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &st, __WALL) == pid && WIFSTOPPED(st))
+			hd_pt_cont(pid, 0);
 		why_set(t, "%s: %s", argv[0],
 			strerror(err ? -err : child_errno));
 		return -HD_EEXEC;
@@ -1434,8 +1465,8 @@ static int do_run(struct hd_tracer *t, char *const argv[])
 	err = t->unw ? arm_image(t, true, k) : -HD_ENOMEM;
 	if (err) {
 		kill(pid, SIGKILL);
-		while (waitpid(pid, &st, __WALL) > 0)
-			;
+		while (waitpid(pid, &st, __WALL) == pid && WIFSTOPPED(st))
+			hd_pt_cont(pid, 0);
 		return err;
 	}
 	t->alive = t->attached = true;

@@ -253,6 +253,13 @@ static void record_alloc(struct hd_agent_ctl *c, uint32_t kind,
 			 uint64_t size)
 {
 	uint32_t copy = c->stack_copy & ~7u;
+	/* Falling behind (heapdbg drains slower than this process samples,
+	 * typically at rate 1): keep every allocation, with a shorter stack,
+	 * rather than lose them when the ring is full. */
+	uint64_t used = __atomic_load_n(&c->head, __ATOMIC_RELAXED) -
+			__atomic_load_n(&c->tail, __ATOMIC_RELAXED);
+	if (used > HD_RING_SIZE / 2 && copy > 1024)
+		copy = 1024;
 	struct hd_rec *h = reserve(c, sizeof(struct hd_rec_alloc) + copy);
 	if (h) {
 		struct hd_rec_alloc *a = (struct hd_rec_alloc *)h;

@@ -28,6 +28,7 @@ function(sym name var)
 endfunction()
 sym(hd_stubs_start stubs_start)
 sym(hd_stubs_end stubs_end)
+sym(hd_agent_common common)
 sym(hd_agent_slots slots)
 set(entries "")
 foreach(k malloc calloc realloc reallocarray free posix_memalign
@@ -48,6 +49,7 @@ const struct hd_agent_layout hd_agent_layout = {
 	.slots = ${slots},
 	.stubs_start = ${stubs_start},
 	.stubs_end = ${stubs_end},
+	.common = ${common},
 	.entry = {${entries}},
 };
 ")

@@ -90,6 +90,8 @@ hd_entry_free:
 /* Save the entry state as struct hd_entry_regs (agent.c) and call
  * hd_agent_slow(kind, regs); its result is the allocator's.  At entry
  * rsp is 8 mod 16; 88 bytes keep the call aligned. */
+	.globl hd_agent_common
+	.hidden hd_agent_common
 hd_agent_common:
 	sub	$88, %rsp
 	mov	%rbx, 0(%rsp)
