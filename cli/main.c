@@ -110,12 +110,13 @@ static void block_signals(sigset_t *ours)
 static int start(const struct hd_cli_options *o, struct hd_session **s)
 {
 	char err[1024];
+	struct hd_session_opts so = {.rate = o->rate, .level0 = o->level0};
 	int r;
 
 	if (o->action == HD_CLI_ATTACH)
-		r = hd_session_attach(o->pid, o->rate, s, err, sizeof(err));
+		r = hd_session_attach(o->pid, &so, s, err, sizeof(err));
 	else
-		r = hd_session_run(o->argv, o->rate, s, err, sizeof(err));
+		r = hd_session_run(o->argv, &so, s, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "heapdbg: %s\n", err);
 		return -1;

@@ -20,6 +20,8 @@ const char hd_cli_usage_text[] =
 	"Options:\n"
 	"  -r, --rate=BYTES  mean sampling interval in bytes (default 512k;\n"
 	"                    k, m, g suffixes; 1 records every allocation)\n"
+	"      --level=0     breakpoints only: a stop in every allocator call\n"
+	"                    (slow; the default is the in-process agent)\n"
 	"  -ex CMD           run CMD at the prompt (repeatable, in order)\n"
 	"  -x FILE           run the commands in FILE, one per line\n"
 	"  -batch            run the -ex/-x commands, then detach (or kill,\n"
@@ -56,7 +58,8 @@ static int add_script(struct hd_cli_options *o, int is_file, const char *text)
 }
 
 /* Long option names, taken with one or two dashes. */
-enum opt_id { O_RATE, O_EX, O_X, O_BATCH, O_QUIET, O_HELP, O_VERSION };
+enum opt_id { O_RATE, O_LEVEL, O_EX, O_X, O_BATCH, O_QUIET, O_HELP,
+	      O_VERSION };
 
 static const struct opt {
 	const char *name;
@@ -64,6 +67,7 @@ static const struct opt {
 	int has_value;
 } opts[] = {
 	{"r", O_RATE, 1},	  {"rate", O_RATE, 1},
+	{"level", O_LEVEL, 1},
 	{"ex", O_EX, 1},	  {"eval-command", O_EX, 1},
 	{"x", O_X, 1},		  {"command", O_X, 1},
 	{"batch", O_BATCH, 0},	  {"q", O_QUIET, 0},
@@ -92,6 +96,16 @@ static int apply_opt(const struct opt *op, const char *v,
 			o->usage_hint = 0;
 			return -HD_EINVAL;
 		}
+		return 0;
+	case O_LEVEL:
+		/* 0: breakpoints; 2: the agent where it can (the default) */
+		if (strcmp(v, "0") != 0 && strcmp(v, "2") != 0) {
+			seterr(err, errlen,
+			       "bad level '%s': 0 (breakpoints) or 2 (agent)",
+			       v);
+			return -HD_EINVAL;
+		}
+		o->level0 = v[0] == '0';
 		return 0;
 	case O_EX:
 		return add_script(o, 0, v);

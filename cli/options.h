@@ -27,6 +27,7 @@ struct hd_cli_script {
 struct hd_cli_options {
 	enum hd_cli_action action;
 	uint64_t rate;
+	int level0; /* --level=0: breakpoints only */
 	int batch, quiet;
 	struct hd_cli_script *scripts; /* malloc'd */
 	size_t nscripts;

@@ -424,8 +424,10 @@ static void run_lines(struct hd_cli *c, struct linebuf *lb)
 		run_one(c, lb->buf + off);
 		off = nl ? end + 1 : lb->len;
 	}
-	memmove(lb->buf, lb->buf + off, lb->len - off);
-	lb->len -= off;
+	if (off) { /* buf is NULL until the first read */
+		memmove(lb->buf, lb->buf + off, lb->len - off);
+		lb->len -= off;
+	}
 }
 
 static void pipe_loop(struct hd_cli *c)

@@ -41,6 +41,7 @@ struct hd_session {
 	char comm[64];
 	int run_mode;
 	uint64_t rate;
+	int level0;
 
 	int exit_pipe[2]; /* written by the exiting hook to wake poll() */
 	int exited, exit_status;
@@ -49,6 +50,7 @@ struct hd_session {
 	/* Reference point of the next stats line. */
 	int stats_seq;
 	double stats_time, stats_inuse, stats_allocs, stats_frees;
+	uint64_t stats_samples, stats_stops, stats_agent_ns;
 };
 
 /* ---- small helpers ---- */
@@ -157,7 +159,7 @@ static void on_exiting(void *ctx, pid_t pid, int status)
 
 /* ---- life cycle ---- */
 
-static struct hd_session *session_new(uint64_t rate)
+static struct hd_session *session_new(const struct hd_session_opts *o)
 {
 	struct hd_session *s = calloc(1, sizeof(*s));
 
@@ -166,7 +168,8 @@ static struct hd_session *session_new(uint64_t rate)
 	pthread_mutex_init(&s->lock, NULL);
 	s->exit_pipe[0] = s->exit_pipe[1] = -1;
 	s->exit_rss = -1;
-	s->rate = rate;
+	s->rate = o->rate;
+	s->level0 = o->level0;
 	s->prof = hd_prof_new();
 	s->space = hd_sym_space_new();
 	s->spaces = malloc(sizeof(*s->spaces));
@@ -191,6 +194,7 @@ static struct hd_tracer_cfg session_cfg(struct hd_session *s)
 {
 	return (struct hd_tracer_cfg){
 		.rate = s->rate,
+		.level0 = s->level0,
 		.prof = s->prof,
 		.hooks = {.ctx = s,
 			  .modules_changed = on_modules_changed,
@@ -211,10 +215,10 @@ static void session_started(struct hd_session *s, const char *fallback)
 	pthread_mutex_unlock(&s->lock);
 }
 
-int hd_session_attach(pid_t pid, uint64_t rate, struct hd_session **out,
-		      char *err, size_t errlen)
+int hd_session_attach(pid_t pid, const struct hd_session_opts *o,
+		      struct hd_session **out, char *err, size_t errlen)
 {
-	struct hd_session *s = session_new(rate);
+	struct hd_session *s = session_new(o);
 	char why[256] = "";
 
 	if (!s) {
@@ -235,10 +239,10 @@ int hd_session_attach(pid_t pid, uint64_t rate, struct hd_session **out,
 	return 0;
 }
 
-int hd_session_run(char *const argv[], uint64_t rate, struct hd_session **out,
-		   char *err, size_t errlen)
+int hd_session_run(char *const argv[], const struct hd_session_opts *o,
+		   struct hd_session **out, char *err, size_t errlen)
 {
-	struct hd_session *s = session_new(rate);
+	struct hd_session *s = session_new(o);
 	char why[256] = "";
 
 	if (!s) {
@@ -545,6 +549,19 @@ void hd_session_stats_line(struct hd_session *s, char *buf, size_t len)
 		hd_tracer_stats(s->tracer, &ts);
 		st.threads = ts.threads;
 		st.rss = read_rss(s->pid);
+		st.how = ts.agent ? "agent" : "breakpoints";
+		st.dropped = ts.dropped;
+		if (dt > 1e-3) {
+			st.samples_per_s = (double)(tot.samples -
+						    s->stats_samples) / dt;
+			st.stops_per_s = (double)(ts.stops - s->stats_stops) /
+					 dt;
+			st.agent_cpu = (double)(ts.agent_ns -
+						s->stats_agent_ns) /
+				       (dt * 1e9);
+		}
+		s->stats_stops = ts.stops;
+		s->stats_agent_ns = ts.agent_ns;
 	} else {
 		pthread_mutex_lock(&s->lock);
 		st.rss = s->exit_rss;
@@ -557,4 +574,5 @@ void hd_session_stats_line(struct hd_session *s, char *buf, size_t len)
 	s->stats_inuse = st.inuse_now;
 	s->stats_allocs = tot.total.alloc_objects;
 	s->stats_frees = tot.frees;
+	s->stats_samples = tot.samples;
 }

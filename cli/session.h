@@ -21,12 +21,19 @@
 
 struct hd_session;
 
+struct hd_session_opts {
+	uint64_t rate; /* mean sampling interval in bytes */
+	int level0;    /* breakpoints only, no in-tracee agent */
+};
+
 /* Attach to pid / start argv traced.  On failure returns -HD_E* with the
  * user's line (without "heapdbg: ") in err. */
-int hd_session_attach(pid_t pid, uint64_t rate, struct hd_session **out,
-		      char *err, size_t errlen) HD_MUST_CHECK;
-int hd_session_run(char *const argv[], uint64_t rate, struct hd_session **out,
-		   char *err, size_t errlen) HD_MUST_CHECK;
+int hd_session_attach(pid_t pid, const struct hd_session_opts *o,
+		      struct hd_session **out, char *err,
+		      size_t errlen) HD_MUST_CHECK;
+int hd_session_run(char *const argv[], const struct hd_session_opts *o,
+		   struct hd_session **out, char *err,
+		   size_t errlen) HD_MUST_CHECK;
 /* Detaches first if still attached. */
 void hd_session_free(struct hd_session *s);
 

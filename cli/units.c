@@ -158,4 +158,19 @@ void hd_cli_format_stats(char *buf, size_t len, const struct hd_cli_stats *st)
 		 st->seq, st->time, st->inuse_before / mb, st->inuse_now / mb,
 		 growth, allocs, frees, rss, (unsigned long long)st->samples,
 		 st->samples == 1 ? "" : "s", st->threads, st->threads == 1 ? "" : "s");
+	if (!st->how)
+		return;
+	char sps[32], more[64];
+	size_t used = strlen(buf);
+	hd_cli_format_count(sps, sizeof(sps), st->samples_per_s);
+	if (strcmp(st->how, "agent") == 0) {
+		snprintf(more, sizeof(more), "%llu dropped, %.2f%% cpu",
+			 (unsigned long long)st->dropped, st->agent_cpu * 100);
+	} else {
+		char stops[32];
+		hd_cli_format_count(stops, sizeof(stops), st->stops_per_s);
+		snprintf(more, sizeof(more), "%s stops/s", stops);
+	}
+	snprintf(buf + used, len > used ? len - used : 0,
+		 "; %s: %s samples/s, %s", st->how, sps, more);
 }

@@ -53,11 +53,20 @@ struct hd_cli_stats {
 	double rss;            /* bytes; < 0 if unknown */
 	uint64_t samples;      /* raw sampled allocations since start */
 	int threads;
+	/* How the samples were taken, since the previous line; printed
+	 * only when `how` is set: "agent" or "breakpoints". */
+	const char *how;
+	double samples_per_s;
+	uint64_t dropped;      /* agent: records lost to a full ring */
+	double agent_cpu;      /* agent: share of one CPU spent in it */
+	double stops_per_s;    /* breakpoints: ptrace stops per second */
 };
 
 /* "heap 7 @12.004s: 31.2->35.0 MB in use (est.), +0.31 MB/s, 18.2k
  * allocs/s, 18.0k frees/s, rss 52.4 MB, 64 samples, 4 threads"
- * (MB = 2^20 bytes, as pprof and the Go runtime mean it). */
+ * (MB = 2^20 bytes, as pprof and the Go runtime mean it), then, while
+ * attached, how sampling costs: "; agent: 5.3 samples/s, 0 dropped,
+ * 0.12% cpu" or "; breakpoints: 5.3 samples/s, 18.2k stops/s". */
 void hd_cli_format_stats(char *buf, size_t len, const struct hd_cli_stats *st);
 
 #endif
