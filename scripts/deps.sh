@@ -9,6 +9,7 @@ packages=(
 	libunwind-dev libelf-dev libdw-dev libzydis-dev libreadline-dev
 	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
 	python3 tmux golang-go strace procps file binutils
+	clang libclang-rt-14-dev
 )
 
 missing=()
