@@ -10,8 +10,14 @@
  * libunwind passes the `arg` given to unw_init_remote() to the accessors,
  * except that _UPT_find_proc_info hands its own UPT_info to access_mem
  * when it searches the unwind table; so access_mem and access_reg find
- * the stack copy through `cur`, which is safe because only the tracer
- * thread unwinds. */
+ * the stack copy through `cur`, which is thread-local: each unwinding
+ * thread has its own hd_unwinder.
+ *
+ * _UPT_find_proc_info keeps the ELF image of one module per UPT_info and
+ * re-reads /proc/PID/maps and maps the file again whenever the next pc
+ * is in another module -- every frame of a stack alternating between an
+ * executable and libc.  So there is one UPT_info per module, each of
+ * which then keeps its own module's image. */
 #include <libunwind-ptrace.h>
 #include <stddef.h>
 #include <string.h>
@@ -20,10 +26,18 @@
 
 #define STACK_COPY (64 * 1024)
 
+struct unw_module {
+	uint64_t start, end;
+	void *upt;
+};
+
 struct hd_unwinder {
 	pid_t pid;
 	unw_addr_space_t as;
-	void *upt;
+	void *upt;           /* for pcs in no known module */
+	struct unw_module *mods;
+	size_t nmods;
+	bool reloaded; /* the modules were read again during this walk */
 	unw_accessors_t acc;
 	/* the thread being unwound, and the copy of its stack */
 	pid_t tid;
@@ -86,6 +100,58 @@ static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val,
 	return 0;
 }
 
+static void drop_modules(struct hd_unwinder *u)
+{
+	for (size_t i = 0; i < u->nmods; i++)
+		_UPT_destroy(u->mods[i].upt);
+	free(u->mods);
+	u->mods = NULL;
+	u->nmods = 0;
+}
+
+/* The executable file mappings of the process, each with its UPT_info. */
+static void load_modules(struct hd_unwinder *u)
+{
+	struct hd_maps m;
+	drop_modules(u);
+	if (hd_maps_read(u->pid, &m))
+		return;
+	u->mods = calloc(m.n, sizeof(*u->mods));
+	for (size_t i = 0; u->mods && i < m.n; i++) {
+		if (m.v[i].perms[2] != 'x' || !m.v[i].path ||
+		    m.v[i].path[0] != '/')
+			continue;
+		void *upt = _UPT_create(u->pid);
+		if (!upt)
+			break;
+		u->mods[u->nmods++] = (struct unw_module){m.v[i].start,
+							   m.v[i].end, upt};
+	}
+	hd_maps_free(&m);
+}
+
+static void *upt_for(struct hd_unwinder *u, uint64_t ip)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < u->nmods; i++)
+			if (ip >= u->mods[i].start && ip < u->mods[i].end)
+				return u->mods[i].upt;
+		if (pass == 0 && !u->reloaded) {
+			load_modules(u); /* a module loaded since */
+			u->reloaded = true;
+		}
+	}
+	return u->upt;
+}
+
+static int find_proc_info(unw_addr_space_t as, unw_word_t ip,
+			  unw_proc_info_t *pi, int need_unwind_info, void *arg)
+{
+	(void)arg;
+	return _UPT_find_proc_info(as, ip, pi, need_unwind_info,
+				   upt_for(cur, ip));
+}
+
 struct hd_unwinder *hd_unwinder_new(pid_t pid)
 {
 	struct hd_unwinder *u = calloc(1, sizeof(*u));
@@ -95,6 +161,7 @@ struct hd_unwinder *hd_unwinder_new(pid_t pid)
 	u->acc = _UPT_accessors;
 	u->acc.access_mem = access_mem;
 	u->acc.access_reg = access_reg;
+	u->acc.find_proc_info = find_proc_info;
 	u->as = unw_create_addr_space(&u->acc, 0);
 	u->upt = _UPT_create(pid);
 	if (!u->as || !u->upt) {
@@ -109,6 +176,7 @@ void hd_unwinder_free(struct hd_unwinder *u)
 {
 	if (!u)
 		return;
+	drop_modules(u);
 	if (u->upt)
 		_UPT_destroy(u->upt);
 	if (u->as)
@@ -123,6 +191,7 @@ static int walk(struct hd_unwinder *u, bool first, uint64_t *pcs, int max)
 	unw_cursor_t c;
 	int n = 0;
 	cur = u;
+	u->reloaded = false;
 	if (unw_init_remote(&c, u->as, u->upt) < 0)
 		goto out;
 	if (first && max > 0)
@@ -169,4 +238,5 @@ int hd_unwind_from_copy(struct hd_unwinder *u,
 void hd_unwinder_flush(struct hd_unwinder *u)
 {
 	unw_flush_cache(u->as, 0, 0);
+	drop_modules(u);
 }
