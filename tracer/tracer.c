@@ -820,9 +820,12 @@ static pid_t tgid_of(pid_t tid)
 	return tgid;
 }
 
-static bool shares_memory(pid_t a, pid_t b)
+/* 1 if a and b share their memory, 0 if not, -1 if that cannot be told
+ * (one of them is gone). */
+static int shares_memory(pid_t a, pid_t b)
 {
-	return syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0;
+	long r = syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+	return r < 0 ? -1 : r == 0;
 }
 
 /* First stop of a task we did not seize ourselves: a new thread, or a
@@ -837,13 +840,19 @@ static void on_first_stop(struct hd_tracer *t, struct task *k)
 		resume(t, k, 0);
 		return;
 	}
-	if (tgid > 0 && shares_memory(k->tid, t->pid)) {
+	int shared = tgid > 0 ? shares_memory(k->tid, t->pid) : -1;
+	if (shared == 1) {
 		k->kind = TASK_SHARED;
 		resume(t, k, 0);
 		return;
 	}
-	HD_DEBUG("tracer", "releasing child %d", k->tid);
-	bp_restore_all(t, k->tid);
+	/* Writing "its" memory when it may be ours would remove our
+	 * instrumentation from the traced process itself: only a child
+	 * known to have its own copy is cleaned. */
+	HD_DEBUG("tracer", "releasing child %d (%s)", k->tid,
+		 shared == 0 ? "cleaned" : "gone");
+	if (shared == 0)
+		bp_restore_all(t, k->tid);
 	hd_pt_detach(k->tid, 0);
 	task_remove(t, k);
 }

@@ -211,15 +211,48 @@ static bool set_remove(struct hd_agent_ctl *c, uint64_t ptr)
 
 /* ---- the ring ---- */
 
+#define SYS_sched_yield 24
+/* How long exact mode waits for heapdbg to make room: about 20 ms. */
+#define FULL_WAIT_CYCLES (60ull * 1000 * 1000)
+
+/* A full ring drops the record -- except in exact mode (rate 1), where
+ * every allocation matters: there the thread yields until heapdbg has
+ * drained some, for a bounded time, so a heapdbg that died or stalls
+ * still never blocks the process for long. */
+static bool wait_for_room(struct hd_agent_ctl *c, uint64_t *since)
+{
+	if (__atomic_load_n(&c->rate, __ATOMIC_RELAXED) > 1 ||
+	    (__atomic_load_n(&c->flags, __ATOMIC_RELAXED) & HD_AGENT_STALLED))
+		return false;
+	uint64_t now = rdtsc();
+	if (!*since)
+		*since = now;
+	if (now - *since > FULL_WAIT_CYCLES) {
+		/* Nobody drains: drop at once from now on, until there is
+		 * room again. */
+		__atomic_fetch_or(&c->flags, HD_AGENT_STALLED,
+				  __ATOMIC_RELAXED);
+		return false;
+	}
+	sys6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+	return true;
+}
+
 static struct hd_rec *reserve(struct hd_agent_ctl *c, uint32_t len)
 {
 	char *ring = (char *)c + HD_SH_RING;
 	uint64_t head = __atomic_load_n(&c->head, __ATOMIC_RELAXED);
+	uint64_t since = 0;
 	for (;;) {
 		uint64_t off = head & (HD_RING_SIZE - 1);
 		uint64_t pad = off + len > HD_RING_SIZE ? HD_RING_SIZE - off : 0;
 		uint64_t tail = __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE);
 		if (head + pad + len - tail > HD_RING_SIZE) {
+			if (wait_for_room(c, &since)) {
+				head = __atomic_load_n(&c->head,
+						       __ATOMIC_RELAXED);
+				continue;
+			}
 			__atomic_fetch_add(&c->dropped, 1, __ATOMIC_RELAXED);
 			return NULL;
 		}
@@ -228,6 +261,10 @@ static struct hd_rec *reserve(struct hd_agent_ctl *c, uint32_t len)
 						 __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
+		if (__atomic_load_n(&c->flags, __ATOMIC_RELAXED) &
+		    HD_AGENT_STALLED)
+			__atomic_fetch_and(&c->flags, ~HD_AGENT_STALLED,
+					   __ATOMIC_RELAXED);
 		if (pad) {
 			struct hd_rec *p = (struct hd_rec *)(ring + off);
 			p->len = (uint32_t)pad;

@@ -64,6 +64,7 @@ struct hd_agent_slots {
 /* ---- the shared mapping ---- */
 
 #define HD_AGENT_ALL_FREES 1u /* set: every free goes to the slow path */
+#define HD_AGENT_STALLED 2u   /* exact mode gave up waiting for room */
 
 #define HD_SH_FLAGS 8        /* offsetof(struct hd_agent_ctl, flags) */
 #define HD_SH_FILTER 4096    /* counting filter of sampled pointers */
