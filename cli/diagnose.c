@@ -8,34 +8,13 @@
 #include <unistd.h>
 
 #include "../common/hd.h"
+#include "../common/proc.h"
 
 #define CAP_SYS_PTRACE_BIT 19
 
 int hd_cli_proc_status(pid_t pid, const char *key, char *out, size_t len)
 {
-	char path[64], line[512];
-	size_t klen = strlen(key);
-	int r = -1;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/status");
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) != 0 || line[klen] != ':')
-			continue;
-		char *v = line + klen + 1;
-		v += strspn(v, " \t");
-		v[strcspn(v, "\n")] = '\0';
-		snprintf(out, len, "%s", v);
-		r = 0;
-		break;
-	}
-	fclose(f);
-	return r;
+	return hd_proc_status(pid, key, out, len) ? -1 : 0;
 }
 
 void hd_cli_proc_comm(pid_t pid, char *out, size_t len)

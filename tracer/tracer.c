@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/proc.h"
 #include "agent_host.h"
 #include "internal.h"
 
@@ -807,17 +808,8 @@ static enum event classify(int status)
 
 static pid_t tgid_of(pid_t tid)
 {
-	char fn[64], line[256];
-	pid_t tgid = -1;
-	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)tid);
-	FILE *f = fopen(fn, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
+	char v[32];
+	return hd_proc_status(tid, "Tgid", v, sizeof(v)) ? -1 : atoi(v);
 }
 
 /* 1 if a and b share their memory, 0 if not, -1 if that cannot be told
@@ -1039,43 +1031,13 @@ static int drain(struct hd_tracer *t, bool block)
 static int read_status_field(pid_t pid, const char *key, char *val,
 			     size_t len)
 {
-	char fn[64], line[512];
-	size_t kl = strlen(key);
-	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(fn, "re");
-	if (!f)
-		return -HD_ENOPROC;
-	int err = -HD_ENOTFOUND;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-			char *v = line + kl + 1;
-			v += strspn(v, " \t");
-			v[strcspn(v, "\n")] = '\0';
-			snprintf(val, len, "%s", v);
-			err = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return err;
+	return hd_proc_status(pid, key, val, len);
 }
 
 static bool is_kernel_thread(pid_t pid)
 {
-	char fn[64], buf[1024];
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(fn, "re");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	unsigned long flags = 0;
-	/* fields after comm: state ppid pgrp session tty_nr tpgid flags */
-	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
-		return flags & 0x00200000; /* PF_KTHREAD */
-	return false;
+	struct hd_proc_stat st;
+	return hd_proc_stat(pid, 0, &st) == 0 && (st.flags & HD_PF_KTHREAD);
 }
 
 /* Why may we not trace pid?  Fills the reason and the fix. */
@@ -1274,16 +1236,9 @@ static void release_all(struct hd_tracer *t)
  * mistaken for a permission problem: threads exit at any moment. */
 static bool task_dead(pid_t pid, pid_t tid)
 {
-	char fn[96], buf[512];
-	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	FILE *f = fopen(fn, "re");
-	if (!f)
-		return true;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *r = strrchr(buf, ')');
-	return !r || r[1] != ' ' || r[2] == 'Z' || r[2] == 'X';
+	struct hd_proc_stat st;
+	return hd_proc_stat(pid, tid, &st) || st.state == 'Z' ||
+	       st.state == 'X';
 }
 
 /* Is tid traced by us already?  A thread created by a thread we seized
@@ -1348,22 +1303,11 @@ static int seize_all(struct hd_tracer *t)
  * problem. */
 static bool exiting(pid_t pid)
 {
-	char fn[64], buf[1024];
-	unsigned long flags = 0;
-	char state = 0;
-	snprintf(fn, sizeof(fn), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(fn, "re");
-	if (!f)
+	struct hd_proc_stat st;
+	if (hd_proc_stat(pid, 0, &st))
 		return true;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	/* fields after comm: state ppid pgrp session tty_nr tpgid flags */
-	if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %lu", &state,
-			 &flags) != 2)
-		return true;
-	return state == 'Z' || state == 'X' || (flags & 0x4); /* PF_EXITING */
+	return st.state == 'Z' || st.state == 'X' ||
+	       (st.flags & HD_PF_EXITING);
 }
 
 static int do_attach(struct hd_tracer *t)
@@ -1747,27 +1691,14 @@ int hd_tracer_alive(const struct hd_tracer *t)
 
 static void thread_info(pid_t pid, pid_t tid, struct hd_thread_info *ti)
 {
-	char fn[96], buf[512];
+	struct hd_proc_stat st;
 	ti->tid = tid;
 	ti->name[0] = '\0';
 	ti->state = '?';
-	snprintf(fn, sizeof(fn), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	FILE *f = fopen(fn, "re");
-	if (!f)
+	if (hd_proc_stat(pid, tid, &st))
 		return;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-	if (!l || !r || r < l)
-		return;
-	size_t len = (size_t)(r - l - 1);
-	if (len >= sizeof(ti->name))
-		len = sizeof(ti->name) - 1;
-	memcpy(ti->name, l + 1, len);
-	ti->name[len] = '\0';
-	if (r[1] == ' ')
-		ti->state = r[2];
+	snprintf(ti->name, sizeof(ti->name), "%s", st.comm);
+	ti->state = st.state;
 }
 
 int hd_tracer_threads(struct hd_tracer *t, struct hd_thread_info *out,
