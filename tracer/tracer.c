@@ -1316,7 +1316,7 @@ static int do_attach(struct hd_tracer *t)
 	if (err)
 		return err;
 	err = hd_find_providers(t->pid, &t->prov, true);
-	if ((err == -HD_EPERM || err == -HD_EIO) && exiting(t->pid))
+	if (err && exiting(t->pid))
 		return -HD_EEXITED; /* its memory went away with it */
 	if (err == -HD_EPERM || err == -HD_EIO) {
 		/* Reading its memory was refused: say why precisely. */
@@ -1347,7 +1347,8 @@ static int do_attach(struct hd_tracer *t)
 	}
 	if (err) {
 		release_all(t);
-		return err;
+		/* Whatever failed, a process that is exiting explains it. */
+		return exiting(t->pid) ? -HD_EEXITED : err;
 	}
 	release_held(t, NULL);
 	t->alive = t->attached = true;
