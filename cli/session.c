@@ -436,9 +436,17 @@ int hd_session_valid_name(const char *name)
 	return 1;
 }
 
+/* What the agent recorded before now reaches the profile first. */
+static void sync_samples(struct hd_session *s)
+{
+	if (hd_session_alive(s))
+		hd_tracer_sync(s->tracer, 10.0);
+}
+
 int hd_session_snapshot(struct hd_session *s, const char *name,
 			const struct hd_snap **out)
 {
+	sync_samples(s);
 	if (hd_session_alive(s))
 		space_update(hd_session_symbols(s), s->pid);
 	pthread_mutex_lock(&s->lock);
@@ -452,6 +460,7 @@ int hd_session_snapshot(struct hd_session *s, const char *name,
 
 struct hd_snap *hd_session_now(struct hd_session *s)
 {
+	sync_samples(s);
 	if (hd_session_alive(s))
 		space_update(hd_session_symbols(s), s->pid);
 	pthread_mutex_lock(&s->lock);

@@ -473,6 +473,16 @@ void hd_agent_set_rate(struct hd_agent *a, uint64_t rate, struct hd_rng *rng)
 	a->seen_rate = rate;
 }
 
+uint64_t hd_agent_head(const struct hd_agent *a)
+{
+	return __atomic_load_n(&a->ctl->head, __ATOMIC_ACQUIRE);
+}
+
+uint64_t hd_agent_tail(const struct hd_agent *a)
+{
+	return __atomic_load_n(&a->ctl->tail, __ATOMIC_ACQUIRE);
+}
+
 void hd_agent_stats(const struct hd_agent *a, struct hd_agent_stats *s)
 {
 	const struct hd_agent_ctl *c = a->ctl;

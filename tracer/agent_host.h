@@ -63,6 +63,10 @@ void hd_agent_remove(struct hd_agent *a, pid_t tid, int *pending_sig);
 void hd_agent_free(struct hd_agent *a);
 void hd_agent_set_rate(struct hd_agent *a, uint64_t rate, struct hd_rng *rng);
 
+/* Ring positions: bytes reserved by the process, consumed by us. */
+uint64_t hd_agent_head(const struct hd_agent *a);
+uint64_t hd_agent_tail(const struct hd_agent *a);
+
 struct hd_agent_stats {
 	uint64_t dropped, slow_calls, agent_ns, set_full;
 };

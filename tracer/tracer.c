@@ -1643,6 +1643,25 @@ void hd_tracer_free(struct hd_tracer *t)
 	free(t);
 }
 
+void hd_tracer_sync(struct hd_tracer *t, double timeout)
+{
+	pthread_mutex_lock(&t->drain_lock);
+	struct hd_agent *a = t->agent;
+	uint64_t head = a ? hd_agent_head(a) : 0;
+	pthread_mutex_unlock(&t->drain_lock);
+	if (!a)
+		return;
+	double end = hd_now() + timeout;
+	for (;;) {
+		pthread_mutex_lock(&t->drain_lock);
+		bool done = t->agent != a || hd_agent_tail(a) >= head;
+		pthread_mutex_unlock(&t->drain_lock);
+		if (done || hd_now() > end)
+			return;
+		usleep(1000);
+	}
+}
+
 void hd_tracer_set_rate(struct hd_tracer *t, uint64_t rate)
 {
 	atomic_store(&t->rate, rate ? rate : 1);

@@ -70,6 +70,12 @@ int hd_tracer_kill(struct hd_tracer *t);
 /* Stop the tracer thread and free; detaches first if still attached. */
 void hd_tracer_free(struct hd_tracer *t);
 
+/* Wait (at most `timeout` seconds) until every sample the process has
+ * recorded so far has reached the profile: the agent hands samples over
+ * asynchronously, and a snapshot should hold every allocation made before
+ * it was asked for. */
+void hd_tracer_sync(struct hd_tracer *t, double timeout);
+
 /* Change the sampling interval; takes effect for the next allocation. */
 void hd_tracer_set_rate(struct hd_tracer *t, uint64_t rate);
 uint64_t hd_tracer_rate(const struct hd_tracer *t);

@@ -212,8 +212,8 @@ static bool set_remove(struct hd_agent_ctl *c, uint64_t ptr)
 /* ---- the ring ---- */
 
 #define SYS_sched_yield 24
-/* How long exact mode waits for heapdbg to make room: about 20 ms. */
-#define FULL_WAIT_CYCLES (60ull * 1000 * 1000)
+/* How long exact mode waits for heapdbg to make room: about 200 ms. */
+#define FULL_WAIT_CYCLES (600ull * 1000 * 1000)
 
 /* A full ring drops the record -- except in exact mode (rate 1), where
  * every allocation matters: there the thread yields until heapdbg has
