@@ -530,6 +530,10 @@ int hd_agent_drain(struct hd_agent *a, struct hd_unwinder *u,
 	uint64_t tail = __atomic_load_n(&c->tail, __ATOMIC_RELAXED);
 	uint64_t head = __atomic_load_n(&c->head, __ATOMIC_ACQUIRE);
 	int n = 0;
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	__atomic_store_n(&c->heartbeat, (uint64_t)hi << 32 | lo,
+			 __ATOMIC_RELAXED);
 	while (tail < head) {
 		struct hd_rec *h = (void *)(ring + (tail & (HD_RING_SIZE - 1)));
 		if (!__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE))

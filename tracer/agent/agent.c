@@ -217,8 +217,9 @@ static bool set_remove(struct hd_agent_ctl *c, uint64_t ptr)
 
 /* A full ring drops the record -- except in exact mode (rate 1), where
  * every allocation matters: there the thread yields until heapdbg has
- * drained some, for a bounded time, so a heapdbg that died or stalls
- * still never blocks the process for long. */
+ * drained some.  While heapdbg's drain keeps beating it waits; once the
+ * heartbeat is older than FULL_WAIT_CYCLES it waits that long at most,
+ * so a heapdbg that died or hangs never blocks the process for long. */
 static bool wait_for_room(struct hd_agent_ctl *c, uint64_t *since)
 {
 	if (__atomic_load_n(&c->rate, __ATOMIC_RELAXED) > 1 ||
@@ -227,6 +228,13 @@ static bool wait_for_room(struct hd_agent_ctl *c, uint64_t *since)
 	uint64_t now = rdtsc();
 	if (!*since)
 		*since = now;
+	/* heapdbg is alive and draining (slower than we allocate): wait
+	 * as long as it takes; otherwise give up after a while. */
+	uint64_t beat = __atomic_load_n(&c->heartbeat, __ATOMIC_RELAXED);
+	if (now - beat < FULL_WAIT_CYCLES) {
+		sys6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+		return true;
+	}
 	if (now - *since > FULL_WAIT_CYCLES) {
 		/* Nobody drains: drop at once from now on, until there is
 		 * room again. */

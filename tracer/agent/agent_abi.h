@@ -98,6 +98,7 @@ struct hd_agent_ctl {
 	uint64_t set_full;     /* sampled pointers the set could not hold */
 	uint64_t slow_calls;   /* calls that took the slow path */
 	uint64_t slow_cycles;  /* rdtsc cycles spent there */
+	uint64_t heartbeat;    /* rdtsc when heapdbg last drained */
 	uint8_t pad0[64];
 	uint64_t head;         /* ring: bytes reserved, ever (producers) */
 	uint8_t pad1[56];
