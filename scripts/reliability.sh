@@ -60,6 +60,7 @@ scenarios=(
 	"quit_sigint 50 5 heapdbg gets SIGINT while 4 threads allocate"
 	"quit_sigterm 50 5 heapdbg gets SIGTERM while 4 threads allocate"
 	"quit_sighup 50 5 heapdbg gets SIGHUP while 4 threads allocate"
+	"hd_killed 20 5 heapdbg killed by SIGKILL while 4 threads allocate: tracee runs on"
 	"quit_tty 50 5 heapdbg's terminal closes while 4 threads allocate"
 	"detach 100 6 detach while 4 threads allocate hard"
 	"refuse_traced 10 7 refused: already traced by strace"

@@ -610,6 +610,28 @@ def make_quit_signal(sig):
     return sc
 
 
+def sc_hd_killed(ctx, run, i):
+    """heapdbg is killed with SIGKILL (no chance to detach) while 4
+    threads allocate hard: the in-tracee agent stays, the tracee runs on
+    and ends normally."""
+    t = Target(ctx, ["alloc=4"])
+    hd = Heapdbg(ctx, t.pid, rate=1 if i % 2 else None)
+    try:
+        hd.attached()
+        time.sleep(random.uniform(0.05, 0.4))
+        hd.p.kill()
+        run.check(hd.wait() == -signal.SIGKILL, "heapdbg was not killed")
+        t.ask("ping", r"^pong$")
+        run.ended(t)
+    except (Failure, OSError) as e:
+        if t.p.poll() is not None:
+            run.survived = False
+        run.problems.append(str(e) + "\n" + hd.transcript())
+    finally:
+        hd.kill()
+        t.kill()
+
+
 def sc_sig_tty(ctx, run, i):
     """heapdbg's terminal closes (hangup) while 4 threads allocate."""
     t = Target(ctx, ["alloc=4"])
@@ -802,6 +824,7 @@ SCENARIOS = {
     "quit_sigterm": make_quit_signal(signal.SIGTERM),
     "quit_sighup": make_quit_signal(signal.SIGHUP),
     "quit_tty": sc_sig_tty,
+    "hd_killed": sc_hd_killed,
     "detach": sc_detach,
     "refuse_traced": sc_refuse_traced,
     "refuse_zombie": sc_refuse_zombie,
