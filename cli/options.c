@@ -2,7 +2,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +32,6 @@ const char hd_cli_usage_text[] =
 	"\n"
 	"Type 'help' at the (heapdbg) prompt for its commands.\n";
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	HD_PRINTF(3, 4);
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static int add_script(struct hd_cli_options *o, int is_file, const char *text)
 {
@@ -91,7 +78,7 @@ static int apply_opt(const struct opt *op, const char *v,
 	switch (op->id) {
 	case O_RATE:
 		if (hd_cli_parse_rate(v, &o->rate) < 0) {
-			seterr(err, errlen, "bad rate '%s': %s", v,
+			hd_seterr(err, errlen, "bad rate '%s': %s", v,
 			       HD_CLI_RATE_HINT);
 			o->usage_hint = 0;
 			return -HD_EINVAL;
@@ -100,7 +87,7 @@ static int apply_opt(const struct opt *op, const char *v,
 	case O_LEVEL:
 		/* 0: breakpoints; 2: the agent where it can (the default) */
 		if (strcmp(v, "0") != 0 && strcmp(v, "2") != 0) {
-			seterr(err, errlen,
+			hd_seterr(err, errlen,
 			       "bad level '%s': 0 (breakpoints) or 2 (agent)",
 			       v);
 			return -HD_EINVAL;
@@ -143,7 +130,7 @@ static int parse_opt(int argc, char **argv, int *i, struct hd_cli_options *o,
 		op = find_opt("r", 1);
 		v = w + 2;
 	} else if (!op || (eq && !op->has_value)) {
-		seterr(err, errlen, "unrecognized option '%s'", w);
+		hd_seterr(err, errlen, "unrecognized option '%s'", w);
 		return -HD_EINVAL;
 	} else if (op->has_value) {
 		if (eq)
@@ -151,31 +138,23 @@ static int parse_opt(int argc, char **argv, int *i, struct hd_cli_options *o,
 		else if (*i + 1 < argc)
 			v = argv[++*i];
 		else {
-			seterr(err, errlen, "option '%s' requires an argument",
+			hd_seterr(err, errlen, "option '%s' requires an argument",
 			       w);
 			return -HD_EINVAL;
 		}
 	}
 	int r = apply_opt(op, v, o, err, errlen);
 	if (r == -HD_ENOMEM)
-		seterr(err, errlen, "%s", hd_strerror(r));
+		hd_seterr(err, errlen, "%s", hd_strerror(r));
 	return r;
 }
 
+/* A pid is a positive decimal number, like a count. */
 static int parse_pid(const char *s, pid_t *out)
 {
-	long v = 0;
+	int v;
 
-	if (!isdigit((unsigned char)*s))
-		return -HD_EINVAL;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s))
-			return -HD_EINVAL;
-		v = v * 10 + (*s - '0');
-		if (v > 0x7fffffff) /* beyond any pid_max */
-			return -HD_EINVAL;
-	}
-	if (v == 0)
+	if (hd_cli_parse_count(s, &v) < 0)
 		return -HD_EINVAL;
 	*out = (pid_t)v;
 	return 0;
@@ -198,16 +177,16 @@ int hd_cli_parse_options(int argc, char **argv, struct hd_cli_options *o,
 			continue;
 		}
 		if (have_cmd) {
-			seterr(err, errlen, "unexpected argument '%s'", w);
+			hd_seterr(err, errlen, "unexpected argument '%s'", w);
 			goto inval;
 		}
 		if (strcmp(w, "attach") == 0) {
 			if (i + 1 >= argc) {
-				seterr(err, errlen, "attach: missing PID");
+				hd_seterr(err, errlen, "attach: missing PID");
 				goto inval;
 			}
 			if (parse_pid(argv[++i], &o->pid) < 0) {
-				seterr(err, errlen,
+				hd_seterr(err, errlen,
 				       "bad process id '%s': expected a positive "
 				       "number",
 				       argv[i]);
@@ -222,14 +201,14 @@ int hd_cli_parse_options(int argc, char **argv, struct hd_cli_options *o,
 			if (i < argc && strcmp(argv[i], "--") == 0)
 				i++;
 			if (i >= argc) {
-				seterr(err, errlen, "run: missing PROGRAM");
+				hd_seterr(err, errlen, "run: missing PROGRAM");
 				goto inval;
 			}
 			o->argv = &argv[i];
 			have_cmd = 2;
 			break; /* the rest is the program's */
 		}
-		seterr(err, errlen,
+		hd_seterr(err, errlen,
 		       "unknown command '%s': expected 'attach PID' or 'run "
 		       "PROGRAM'",
 		       w);
@@ -239,7 +218,7 @@ int hd_cli_parse_options(int argc, char **argv, struct hd_cli_options *o,
 	if (o->action == HD_CLI_HELP || o->action == HD_CLI_VERSION)
 		return 0;
 	if (!have_cmd) {
-		seterr(err, errlen, "missing 'attach PID' or 'run PROGRAM'");
+		hd_seterr(err, errlen, "missing 'attach PID' or 'run PROGRAM'");
 		o->usage_hint = 1;
 		goto inval;
 	}
@@ -279,7 +258,7 @@ int hd_cli_read_script(const char *path, char ***lines, size_t *n, char *err,
 	int r = 0;
 
 	if (!f) {
-		seterr(err, errlen, "cannot read %s: %s", path,
+		hd_seterr(err, errlen, "cannot read %s: %s", path,
 		       strerror(errno));
 		return -HD_EIO;
 	}
@@ -293,7 +272,7 @@ int hd_cli_read_script(const char *path, char ***lines, size_t *n, char *err,
 			*lines = nl;
 		if (!nl || !copy) {
 			free(copy);
-			seterr(err, errlen, "cannot read %s: %s", path,
+			hd_seterr(err, errlen, "cannot read %s: %s", path,
 			       hd_strerror(-HD_ENOMEM));
 			r = -HD_ENOMEM;
 			break;
@@ -301,7 +280,7 @@ int hd_cli_read_script(const char *path, char ***lines, size_t *n, char *err,
 		(*lines)[(*n)++] = copy;
 	}
 	if (!r && ferror(f)) {
-		seterr(err, errlen, "cannot read %s: %s", path,
+		hd_seterr(err, errlen, "cannot read %s: %s", path,
 		       strerror(errno));
 		r = -HD_EIO;
 	}

@@ -1,6 +1,5 @@
 #include "parse.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,18 +7,6 @@
 
 #include "units.h"
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	HD_PRINTF(3, 4);
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- words ---- */
 
@@ -47,7 +34,7 @@ static int scan_word(const char **pp, char *out, char *err, size_t errlen)
 				*o++ = *p++;
 			}
 			if (!*p) {
-				seterr(err, errlen, "unterminated %s quote",
+				hd_seterr(err, errlen, "unterminated %s quote",
 				       q == '"' ? "double" : "single");
 				return -HD_EINVAL;
 			}
@@ -103,7 +90,7 @@ int hd_cli_tokenize(const char *line, char ***words, int *n, char *err,
 	return 0;
 fail:
 	if (r == -HD_ENOMEM)
-		seterr(err, errlen, "%s", hd_strerror(r));
+		hd_seterr(err, errlen, "%s", hd_strerror(r));
 	free(buf);
 	hd_cli_words_free(w);
 	return r;
@@ -243,7 +230,7 @@ static int apply_flag(const struct flag *f, const char *v,
 		break;
 	case F_UNIT:
 		if (parse_unit(v, &a->unit) < 0) {
-			seterr(err, errlen,
+			hd_seterr(err, errlen,
 			       "bad unit '%s': expected B, KB, MB, GB or auto",
 			       v);
 			return -HD_EINVAL;
@@ -261,7 +248,7 @@ static int apply_flag(const struct flag *f, const char *v,
 		} else if (strcmp(v, "pprof") == 0 || strcmp(v, "proto") == 0) {
 			a->folded = 0;
 		} else {
-			seterr(err, errlen,
+			hd_seterr(err, errlen,
 			       "bad format '%s': expected pprof or folded", v);
 			return -HD_EINVAL;
 		}
@@ -286,7 +273,7 @@ static int parse_flag(enum hd_cli_report_kind kind, char *const *words,
 	const char *v = NULL;
 
 	if (!f || (eq && !f->has_value)) {
-		seterr(err, errlen, "unknown flag '%s'; see 'help %s'", w,
+		hd_seterr(err, errlen, "unknown flag '%s'; see 'help %s'", w,
 		       kind_name[kind]);
 		return -HD_EINVAL;
 	}
@@ -297,7 +284,7 @@ static int parse_flag(enum hd_cli_report_kind kind, char *const *words,
 			v = words[++*i];
 		}
 		if (!v || !*v) {
-			seterr(err, errlen, "flag -%s needs a value; see 'help %s'",
+			hd_seterr(err, errlen, "flag -%s needs a value; see 'help %s'",
 			       f->name, kind_name[kind]);
 			return -HD_EINVAL;
 		}
@@ -348,7 +335,7 @@ static int parse_positional(enum hd_cli_report_kind kind, const char *w,
 		}
 		break;
 	}
-	seterr(err, errlen, "unexpected argument '%s'; see 'help %s'", w,
+	hd_seterr(err, errlen, "unexpected argument '%s'; see 'help %s'", w,
 	       kind_name[kind]);
 	return -HD_EINVAL;
 }
@@ -381,17 +368,17 @@ int hd_cli_parse_report_args(enum hd_cli_report_kind kind, char *const *words,
 			return r;
 	}
 	if (kind == HD_CLI_LIST && !a.regex) {
-		seterr(err, errlen, "missing REGEX; see 'help list'");
+		hd_seterr(err, errlen, "missing REGEX; see 'help list'");
 		return -HD_EINVAL;
 	}
 	if (kind == HD_CLI_EXPORT) {
 		if (!a.file) {
-			seterr(err, errlen, "missing %s; see 'help export'",
+			hd_seterr(err, errlen, "missing %s; see 'help export'",
 			       a.all ? "DIR" : "FILE");
 			return -HD_EINVAL;
 		}
 		if (a.all && a.snapshot) {
-			seterr(err, errlen,
+			hd_seterr(err, errlen,
 			       "-all writes every snapshot; unexpected "
 			       "argument '%s'",
 			       a.snapshot);

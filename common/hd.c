@@ -36,6 +36,16 @@ void hd_log(const char *mod, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void hd_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 double hd_now(void)
 {
 	struct timespec ts;

@@ -59,6 +59,11 @@ void hd_log(const char *mod, const char *fmt, ...) HD_PRINTF(2, 3);
 			hd_log(mod, __VA_ARGS__);                            \
 	} while (0)
 
+/* vsnprintf into err (nothing when err is NULL or errlen 0): the one way
+ * library and cli code fill a caller's message buffer. */
+void hd_seterr(char *err, size_t errlen, const char *fmt, ...)
+	HD_PRINTF(3, 4);
+
 /* Monotonic clock in seconds. */
 double hd_now(void);
 
