@@ -256,6 +256,16 @@ static void free_owned(struct hd_snap *owned[2])
 	hd_snap_free(owned[0]);
 }
 
+/* A report or export's outcome: its message on failure. */
+static int finish(const struct cmd *cmd, int r, const char *err)
+{
+	if (r < 0) {
+		fail(cmd, "%s", err[0] ? err : hd_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_report(struct hd_cli *c, const struct cmd *cmd, char **argv,
 		      int argc)
 {
@@ -293,11 +303,7 @@ static int cmd_report(struct hd_cli *c, const struct cmd *cmd, char **argv,
 		break;
 	}
 	free_owned(owned);
-	if (r < 0) {
-		fail(cmd, "%s", err[0] ? err : hd_strerror(r));
-		return -1;
-	}
-	return 0;
+	return finish(cmd, r, err);
 }
 
 static int export_one(struct hd_cli *c, const struct cmd *cmd,
@@ -319,11 +325,7 @@ static int export_one(struct hd_cli *c, const struct cmd *cmd,
 	else
 		r = hd_export_pprof(path, snap, &src, err, sizeof(err));
 	free_owned(owned);
-	if (r < 0) {
-		fail(cmd, "%s", err[0] ? err : hd_strerror(r));
-		return -1;
-	}
-	return 0;
+	return finish(cmd, r, err);
 }
 
 static int export_all(struct hd_cli *c, const struct cmd *cmd,
