@@ -20,6 +20,7 @@
  * is unwound from its stack copy, away from the tracee, and handed to
  * profile/ like any other sample. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -204,7 +205,7 @@ static int map_shared_locally(struct hd_agent *a, pid_t tid, int *psig,
 	if (fd < 0)
 		return -HD_EIO;
 	void *p = mmap(NULL, HD_SHARED_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, fd, 0);
+		       MAP_SHARED | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return -HD_ENOMEM;
@@ -269,8 +270,12 @@ int hd_agent_install(pid_t pid, pid_t tid, int *pending_sig,
 		snprintf(why, whylen, "memfd in the process failed");
 		goto err_code;
 	}
+	/* Populated now, while the process is stopped anyway: a page fault
+	 * at the first touch of each page of the ring and the set cost the
+	 * first samples more than the rest of their work. */
 	r = remote_syscall(a, tid, pending_sig, SYS_mmap, 0, HD_SHARED_SIZE,
-			   PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+			   fd, 0);
 	if (r < 0 && r > -4096) {
 		remote_syscall(a, tid, pending_sig, SYS_close, fd, 0, 0, 0, 0,
 			       0);
@@ -496,6 +501,76 @@ void hd_agent_stats(const struct hd_agent *a, struct hd_agent_stats *s)
 
 /* ---- draining ---- */
 
+static struct hd_agent_stack *stack_entry(struct hd_agent_ctl *c,
+					  uint32_t tid)
+{
+	uint64_t h = ((uint64_t)tid * HD_HASH_MUL) >> (64 - HD_STACKS_BITS);
+	return (struct hd_agent_stack *)((char *)c + HD_SH_STACKS) + h;
+}
+
+/* heapdbg is the table's only writer (the drain thread); the agent reads
+ * it as a seqlock. */
+static void stack_entry_write(struct hd_agent_stack *e, uint32_t tid,
+			      uint64_t lo, uint64_t top)
+{
+	uint32_t seq = e->seq;
+	__atomic_store_n(&e->seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&e->tid, tid, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->lo, lo, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->top, top, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+static bool thread_alive(pid_t pid, uint32_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%u", (int)pid, tid);
+	return access(path, F_OK) == 0;
+}
+
+/* Learn from one unwound record how much of its thread's stack samples
+ * need: an unwind that reached the outermost frame read nothing above
+ * ext->read_end, and the outermost frames of a thread stay where they
+ * are for its whole life.  From then on the agent copies [sp, read_end)
+ * instead of the most (8 KiB), for sp on the same stack mapping.  An
+ * unwind that needed more than was copied makes the agent copy the most
+ * again until it is learned anew. */
+static void learn_stack(struct hd_agent *a, const struct hd_rec_alloc *r,
+			const struct hd_unwind_extent *ext)
+{
+	struct hd_agent_stack *e = stack_entry(a->ctl, r->tid);
+	bool mine = e->tid == r->tid && e->top != 0;
+	if (ext->beyond) {
+		if (mine)
+			stack_entry_write(e, r->tid, 0, 0);
+		return;
+	}
+	if (!ext->complete || ext->read_end <= r->sp)
+		return;
+	if (mine && r->sp >= e->lo && r->sp < e->top && ext->read_end <= e->top)
+		return; /* known, and enough */
+	/* Another thread's entry: keep it while that thread lives. */
+	if (!mine && e->top != 0 && e->tid != r->tid &&
+	    thread_alive(a->pid, e->tid))
+		return;
+	struct hd_maps m;
+	if (hd_maps_read(a->pid, &m))
+		return;
+	const struct hd_map *mp = hd_maps_find(&m, r->sp);
+	uint64_t lo = mp ? mp->start : 0;
+	hd_maps_free(&m);
+	if (!lo)
+		return;
+	uint64_t top = ext->read_end;
+	if (mine && e->lo == lo && e->top > top)
+		top = e->top;
+	HD_DEBUG("agent", "thread %u: stack copied up to %#" PRIx64
+		 " (%" PRIu64 " bytes above sp) for sp in [%#" PRIx64 ", %#"
+		 PRIx64 ")", r->tid, top, top - r->sp, lo, top);
+	stack_entry_write(e, r->tid, lo, top);
+}
+
 static void take_alloc(struct hd_agent *a, const struct hd_rec_alloc *r,
 		       struct hd_unwinder *u, struct hd_prof *prof,
 		       uint64_t *unwind_failures)
@@ -513,11 +588,12 @@ static void take_alloc(struct hd_agent *a, const struct hd_rec_alloc *r,
 	size_t len = r->stack_len;
 	if (len > r->h.len - sizeof(*r))
 		len = 0;
+	struct hd_unwind_extent ext;
 	int depth = hd_unwind_from_copy(u, &regs, (const uint8_t *)(r + 1),
-					len, pcs, HD_MAX_DEPTH);
+					len, pcs, HD_MAX_DEPTH, &ext);
 	if (depth <= 1)
 		(*unwind_failures)++;
-	(void)a;
+	learn_stack(a, r, &ext);
 	hd_prof_record_alloc(prof, pcs, (unsigned)depth, r->ptr, r->size,
 			     r->rate);
 }

@@ -101,12 +101,19 @@ void hd_unwinder_free(struct hd_unwinder *u);
  * thread stands (regs at entry: [rsp] is the return address).  Returns
  * the depth (>= 0; 0 when unwinding failed at once). */
 void hd_unwinder_flush(struct hd_unwinder *u);
+/* What an unwind from a stack copy read of it. */
+struct hd_unwind_extent {
+	bool complete;     /* it reached the outermost frame */
+	bool beyond;       /* it needed stack above the copy (read live) */
+	uint64_t read_end; /* end of the highest word it read in the copy */
+};
 /* The same from a copy of the stack taken at [r->rsp, r->rsp + len), with
  * r->rip the return address into the caller (pcs[0] = r->rip); other
  * memory is read from the live process. */
 int hd_unwind_from_copy(struct hd_unwinder *u,
 			const struct user_regs_struct *r, const uint8_t *stack,
-			size_t len, uint64_t *pcs, int max);
+			size_t len, uint64_t *pcs, int max,
+			struct hd_unwind_extent *ext);
 int hd_unwind_from_entry(struct hd_unwinder *u, pid_t tid,
 			 const struct user_regs_struct *r, uint64_t *pcs,
 			 int max);

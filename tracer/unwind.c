@@ -45,6 +45,10 @@ struct hd_unwinder {
 	uint64_t stack_base;
 	size_t stack_len;
 	const uint8_t *stack;
+	/* what the walk read of the stack: the end of the highest word
+	 * read inside the copy, and whether it needed more above it */
+	uint64_t read_end;
+	bool beyond;
 	uint8_t own[STACK_COPY];
 };
 
@@ -60,11 +64,17 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 	struct hd_unwinder *u = cur;
 	if (write)
 		return -UNW_EINVAL;
-	if (addr >= u->stack_base &&
-	    addr + sizeof(*val) <= u->stack_base + u->stack_len) {
+	uint64_t end = u->stack_base + u->stack_len;
+	if (addr >= u->stack_base && addr + sizeof(*val) <= end) {
 		memcpy(val, u->stack + (addr - u->stack_base), sizeof(*val));
+		if (addr + sizeof(*val) > u->read_end)
+			u->read_end = addr + sizeof(*val);
 		return 0;
 	}
+	/* Above the copy but still on this stack, as far as one can tell:
+	 * the copy was too short. */
+	if (addr + sizeof(*val) > end && addr < end + (1u << 20))
+		u->beyond = true;
 	return hd_mem_read_full(u->tid, addr, val, sizeof(*val)) ? -UNW_EINVAL
 								  : 0;
 }
@@ -185,24 +195,31 @@ void hd_unwinder_free(struct hd_unwinder *u)
 }
 
 /* Walk from the state in u->regs; frame 0's pc is stored only when
- * `first` is set. */
-static int walk(struct hd_unwinder *u, bool first, uint64_t *pcs, int max)
+ * `first` is set.  *complete: the walk reached the outermost frame (one
+ * whose return address is undefined: _start, a thread's clone). */
+static int walk(struct hd_unwinder *u, bool first, uint64_t *pcs, int max,
+		bool *complete)
 {
 	unw_cursor_t c;
-	int n = 0;
+	int n = 0, step = -1;
 	cur = u;
 	u->reloaded = false;
+	u->read_end = 0;
+	u->beyond = false;
 	if (unw_init_remote(&c, u->as, u->upt) < 0)
 		goto out;
 	if (first && max > 0)
 		pcs[n++] = u->regs->rip;
-	while (n < max && unw_step(&c) > 0) {
+	while (n < max && (step = unw_step(&c)) > 0) {
 		unw_word_t ip;
-		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+		if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0) {
+			step = -1;
 			break;
+		}
 		pcs[n++] = ip;
 	}
 out:
+	*complete = step == 0;
 	cur = NULL;
 	return n;
 }
@@ -218,12 +235,14 @@ int hd_unwind_from_entry(struct hd_unwinder *u, pid_t tid,
 	u->stack_len = got > 0 ? (size_t)got : 0;
 	u->stack = u->own;
 	/* Frame 0 is the allocator's entry; its callers follow. */
-	return walk(u, false, pcs, max);
+	bool complete;
+	return walk(u, false, pcs, max, &complete);
 }
 
 int hd_unwind_from_copy(struct hd_unwinder *u,
 			const struct user_regs_struct *r, const uint8_t *stack,
-			size_t len, uint64_t *pcs, int max)
+			size_t len, uint64_t *pcs, int max,
+			struct hd_unwind_extent *ext)
 {
 	u->tid = u->pid;
 	u->regs = r;
@@ -231,7 +250,10 @@ int hd_unwind_from_copy(struct hd_unwinder *u,
 	u->stack_len = len;
 	u->stack = stack;
 	/* Frame 0 is the caller, at the return address. */
-	return walk(u, true, pcs, max);
+	int n = walk(u, true, pcs, max, &ext->complete);
+	ext->read_end = u->read_end;
+	ext->beyond = u->beyond;
+	return n;
 }
 
 /* Modules changed (dlclose, exec): cached unwind info may be stale. */

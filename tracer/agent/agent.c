@@ -150,18 +150,43 @@ static bool sample(struct hd_agent_ctl *c, uint64_t rsp, uint64_t size)
 }
 
 /* ---- the sampled-pointer set: 8 slots per bucket, one cache line; a
- * counting filter in front so that most frees look at one byte ---- */
+ * counting filter in front so that most frees look at two bits ---- */
 
 static uint64_t *set_bucket(struct hd_agent_ctl *c, uint64_t ptr)
 {
-	uint64_t h = (ptr * HD_HASH_MUL) >> (64 - 17);
+	uint64_t h = (ptr * HD_HASH_MUL) >> (64 - HD_SET_BITS);
 	return (uint64_t *)((char *)c + HD_SH_SET) + h * HD_SET_WAYS;
 }
 
-static uint8_t *filter_byte(struct hd_agent_ctl *c, uint64_t ptr)
+/* The byte holding ptr's 2-bit counter, and the counter's shift in it
+ * (the same hash as the free stub's). */
+static uint8_t *filter_byte(struct hd_agent_ctl *c, uint64_t ptr,
+			    unsigned *shift)
 {
-	uint64_t h = (ptr * HD_HASH_MUL) >> (64 - HD_FILTER_BITS);
-	return (uint8_t *)c + HD_SH_FILTER + h;
+	uint64_t e = (ptr * HD_HASH_MUL) >> (64 - HD_FILTER_BITS);
+	*shift = (unsigned)(e & 3) * 2;
+	return (uint8_t *)c + HD_SH_FILTER + (e >> 2);
+}
+
+/* Counters saturate at 3 and then stay there for good: a counter that
+ * once counted three pointers cannot know when the last one is gone.  It
+ * only costs the frees that hash there a look at the set. */
+static void filter_add(struct hd_agent_ctl *c, uint64_t ptr, int delta)
+{
+	unsigned sh;
+	uint8_t *f = filter_byte(c, ptr, &sh);
+	uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
+	for (;;) {
+		unsigned n = (v >> sh) & 3u;
+		if (n == 3 || (delta < 0 && n == 0))
+			return;
+		n = delta > 0 ? n + 1 : n - 1;
+		uint8_t nv = (uint8_t)((v & ~(3u << sh)) | n << sh);
+		if (__atomic_compare_exchange_n(f, &v, nv, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return;
+	}
 }
 
 static void overflow(struct hd_agent_ctl *c)
@@ -172,20 +197,19 @@ static void overflow(struct hd_agent_ctl *c)
 	__atomic_fetch_or(&c->flags, HD_AGENT_ALL_FREES, __ATOMIC_RELEASE);
 }
 
+/* The pointer goes into its bucket before its counter goes up, and out
+ * of it before the counter goes down: a free that sees the counter at
+ * zero can only be of a pointer that is not in the set.  (Nobody frees
+ * ptr before the allocation that returns it has inserted it.) */
 static void set_insert(struct hd_agent_ctl *c, uint64_t ptr)
 {
 	uint64_t *b = set_bucket(c, ptr);
-	uint8_t *f = filter_byte(c, ptr);
-	if (__atomic_load_n(f, __ATOMIC_RELAXED) == 255) {
-		overflow(c);
-		return;
-	}
 	for (int i = 0; i < HD_SET_WAYS; i++) {
 		uint64_t empty = 0;
 		if (__atomic_compare_exchange_n(&b[i], &empty, ptr, false,
 						__ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
-			__atomic_fetch_add(f, 1, __ATOMIC_RELEASE);
+			filter_add(c, ptr, 1);
 			return;
 		}
 	}
@@ -201,8 +225,7 @@ static bool set_remove(struct hd_agent_ctl *c, uint64_t ptr)
 		    __atomic_compare_exchange_n(&b[i], &want, 0, false,
 						__ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
-			__atomic_fetch_sub(filter_byte(c, ptr), 1,
-					   __ATOMIC_RELEASE);
+			filter_add(c, ptr, -1);
 			return true;
 		}
 	}
@@ -293,11 +316,35 @@ static void commit(struct hd_rec *r, uint16_t type)
 	__atomic_store_n(&r->ready, 1, __ATOMIC_RELEASE);
 }
 
+#define SYS_gettid 186
+
+/* How much of the stack above sp to copy: up to the top heapdbg learned
+ * for this thread when it has, else the most (c->stack_copy). */
+static uint32_t stack_want(struct hd_agent_ctl *c, uint32_t tid, uint64_t sp)
+{
+	uint32_t most = c->stack_copy & ~7u;
+	uint64_t h = ((uint64_t)tid * HD_HASH_MUL) >> (64 - HD_STACKS_BITS);
+	struct hd_agent_stack *e =
+		(struct hd_agent_stack *)((char *)c + HD_SH_STACKS) + h;
+	uint32_t s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+	uint32_t etid = __atomic_load_n(&e->tid, __ATOMIC_RELAXED);
+	uint64_t lo = __atomic_load_n(&e->lo, __ATOMIC_RELAXED);
+	uint64_t top = __atomic_load_n(&e->top, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	uint32_t s2 = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+	if ((s1 & 1) || s1 != s2 || etid != tid || sp < lo || sp >= top)
+		return most;
+	uint64_t want = (top - sp + 7) & ~7ull;
+	return want < most ? (uint32_t)want : most;
+}
+
 static void record_alloc(struct hd_agent_ctl *c, uint32_t kind,
 			 const struct hd_entry_regs *r, uint64_t ptr,
 			 uint64_t size)
 {
-	uint32_t copy = c->stack_copy & ~7u;
+	uint64_t sp = r->rsp + 8;
+	uint32_t tid = (uint32_t)sys6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+	uint32_t copy = stack_want(c, tid, sp);
 	/* Falling behind (heapdbg drains slower than this process samples,
 	 * typically at rate 1): keep every allocation, with a shorter stack,
 	 * rather than lose them when the ring is full. */
@@ -309,18 +356,20 @@ static void record_alloc(struct hd_agent_ctl *c, uint32_t kind,
 	if (h) {
 		struct hd_rec_alloc *a = (struct hd_rec_alloc *)h;
 		a->kind = kind;
+		a->tid = tid;
 		a->ptr = ptr;
 		a->size = size;
 		a->rate = __atomic_load_n(&c->rate, __ATOMIC_RELAXED);
 		a->ip = *(const uint64_t *)(uintptr_t)r->rsp;
-		a->sp = r->rsp + 8;
+		a->sp = sp;
 		a->rbx = r->rbx;
 		a->rbp = r->rbp;
 		a->r12 = r->r12;
 		a->r13 = r->r13;
 		a->r14 = r->r14;
 		a->r15 = r->r15;
-		a->stack_len = (uint32_t)safe_copy(c, a + 1, a->sp, copy);
+		a->stack_want = copy;
+		a->stack_len = (uint32_t)safe_copy(c, a + 1, sp, copy);
 		commit(h, HD_REC_ALLOC);
 	}
 	/* Tracked even when the record was dropped, so its free is seen. */

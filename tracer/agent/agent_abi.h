@@ -22,7 +22,7 @@
 #endif
 
 #define HD_AGENT_MAGIC 0x47414448u /* "HDAG" */
-#define HD_AGENT_VERSION 1u
+#define HD_AGENT_VERSION 2u
 
 /* Entry kinds: the same order as enum hd_entry_kind in tracer/. */
 #define HD_K_MALLOC 0
@@ -67,17 +67,30 @@ struct hd_agent_slots {
 #define HD_AGENT_STALLED 2u   /* exact mode gave up waiting for room */
 
 #define HD_SH_FLAGS 8        /* offsetof(struct hd_agent_ctl, flags) */
-#define HD_SH_FILTER 4096    /* counting filter of sampled pointers */
-#define HD_FILTER_BITS 16
-#define HD_FILTER_SIZE (1u << HD_FILTER_BITS)
+/* The counting filter of sampled pointers, which every free consults:
+ * 2^16 saturating 2-bit counters, four to a byte (entry e is bits
+ * 2*(e&3)..2*(e&3)+1 of byte e>>2).  16 KiB stays in the L2 cache of a
+ * process that churns through its heap; a byte per counter (64 KiB) did
+ * not, and cost every free a cache miss. */
+#define HD_SH_FILTER 4096
+#define HD_FILTER_BITS 16    /* log2 of the number of counters */
+#define HD_FILTER_SIZE ((1u << HD_FILTER_BITS) / 4)
 #define HD_SH_COUNTERS (HD_SH_FILTER + HD_FILTER_SIZE)
 #define HD_NCOUNTERS 256     /* countdowns, one 64-byte line each */
 #define HD_COUNTER_STRIDE 64
-#define HD_SH_SET (HD_SH_COUNTERS + HD_NCOUNTERS * HD_COUNTER_STRIDE)
-#define HD_SET_BUCKETS (1u << 17) /* 8 slots (one cache line) each */
+/* How much stack each thread needs copied (struct hd_agent_stack),
+ * learned by heapdbg: a table indexed by a hash of the thread id. */
+#define HD_SH_STACKS (HD_SH_COUNTERS + HD_NCOUNTERS * HD_COUNTER_STRIDE)
+#define HD_STACKS_BITS 10
+#define HD_NSTACKS (1u << HD_STACKS_BITS)
+#define HD_STACK_STRIDE 32
+/* The set of sampled pointers: 8 slots (one cache line) a bucket. */
+#define HD_SH_SET (HD_SH_STACKS + HD_NSTACKS * HD_STACK_STRIDE)
+#define HD_SET_BITS 15
+#define HD_SET_BUCKETS (1u << HD_SET_BITS)
 #define HD_SET_WAYS 8
 #define HD_SH_RING (HD_SH_SET + HD_SET_BUCKETS * HD_SET_WAYS * 8)
-#define HD_RING_SIZE (16u << 20)
+#define HD_RING_SIZE (8u << 20)
 #define HD_SHARED_SIZE (HD_SH_RING + HD_RING_SIZE)
 
 /* Multiplicative hash constant (2^64 / golden ratio). */
@@ -87,7 +100,7 @@ struct hd_agent_slots {
 struct hd_agent_ctl {
 	uint32_t magic, version;
 	uint32_t flags;        /* HD_AGENT_* (offset HD_SH_FLAGS) */
-	uint32_t stack_copy;   /* bytes of stack copied per sample */
+	uint32_t stack_copy;   /* most bytes of stack copied per sample */
 	uint64_t rate;         /* mean sampling interval; <= 1: all */
 	uint64_t pid;          /* the tracee, for process_vm_readv */
 	/* fastlog2 table: log2(1 + i/64) for i = 0..64, by heapdbg */
@@ -104,6 +117,19 @@ struct hd_agent_ctl {
 	uint8_t pad1[56];
 	uint64_t tail;         /* ring: bytes consumed, ever (heapdbg) */
 	uint8_t pad2[56];
+};
+
+/* What heapdbg learned of one thread's stack: a sample taken with sp in
+ * [lo, top) needs the stack copied up to `top` only -- the end of the
+ * outermost frame an unwinder reads (_start's, or start_thread's), which
+ * stays where it is for the thread's whole life.  Written by heapdbg
+ * alone under `seq` (odd while it writes); a reader that sees seq odd or
+ * changed copies the default amount instead. */
+struct hd_agent_stack {
+	uint32_t seq;
+	uint32_t tid;
+	uint64_t lo, top;
+	uint64_t pad;
 };
 
 struct hd_agent_counter {
@@ -130,6 +156,9 @@ struct hd_rec {
 struct hd_rec_alloc {
 	struct hd_rec h;
 	uint32_t kind, stack_len;
+	uint32_t tid;
+	uint32_t stack_want; /* bytes asked for: stack_len is less when the
+				copy stopped at an unmapped page */
 	uint64_t ptr, size, rate;
 	uint64_t ip;  /* return address into the caller */
 	uint64_t sp;  /* the caller's rsp after the return */
@@ -152,6 +181,8 @@ _Static_assert(sizeof(struct hd_agent_ctl) <= HD_SH_FILTER, "ctl size");
 _Static_assert(sizeof(struct hd_agent_counter) == HD_COUNTER_STRIDE,
 	       "counter size");
 _Static_assert(offsetof(struct hd_agent_counter, left) == 0, "left");
+_Static_assert(sizeof(struct hd_agent_stack) == HD_STACK_STRIDE, "stack");
+_Static_assert(sizeof(struct hd_rec_alloc) % 8 == 0, "record alignment");
 #endif
 
 #endif

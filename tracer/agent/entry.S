@@ -6,7 +6,9 @@
  *
  * At entry: the arguments in rdi, rsi, rdx, rcx; (%rsp) = the return
  * address.  rax, r10 and r11 are free: no allocator entry point is
- * variadic and neither is used for arguments. */
+ * variadic and neither is used for arguments.  free's stub also uses
+ * rcx, which free (one argument) does not take and its callers do not
+ * expect kept. */
 #include "agent_abi.h"
 
 	.section .hd_slots, "a"
@@ -59,13 +61,20 @@ hd_entry_free:
 	mov	hd_agent_slots+HD_SLOT_SHARED(%rip), %r11
 	testl	$HD_AGENT_ALL_FREES, HD_SH_FLAGS(%r11)
 	jnz	2f
-	/* the counting filter says whether ptr may be a sampled one */
+	/* the counting filter says whether ptr may be a sampled one:
+	 * counter e = hash(ptr) is bits 2*(e&3)+1..2*(e&3) of byte e>>2 */
 	mov	%rdi, %rax
 	movabs	$HD_HASH_MUL, %r10
 	imul	%r10, %rax
 	shr	$(64 - HD_FILTER_BITS), %rax
-	cmpb	$0, HD_SH_FILTER(%r11,%rax)
-	jne	2f
+	mov	%eax, %ecx
+	shr	$2, %eax
+	movzbl	HD_SH_FILTER(%r11,%rax), %eax
+	and	$3, %ecx
+	add	%ecx, %ecx
+	shr	%cl, %eax
+	test	$3, %al
+	jnz	2f
 1:	jmp	*hd_agent_slots+HD_SLOT_ORIG+8*HD_K_FREE(%rip)
 2:	mov	$HD_K_FREE, %eax
 	jmp	hd_agent_common
