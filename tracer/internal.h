@@ -95,6 +95,9 @@ int hd_emu_exec(const struct hd_emu *e, pid_t tid, uint64_t addr,
 
 /* ---- remote unwinding (unwind.c) ---- */
 struct hd_unwinder;
+/* Block every signal in the calling thread for good, and let libunwind
+ * skip its signal masking there (unwind.c says why). */
+void hd_unwind_thread_nosig(void);
 struct hd_unwinder *hd_unwinder_new(pid_t pid);
 void hd_unwinder_free(struct hd_unwinder *u);
 /* Return addresses of the callers of the function at whose entry the

@@ -338,21 +338,32 @@ static void bp_forget_all(struct hd_tracer *t)
 /* ---------------------------------------------------------------- */
 /* the agent */
 
+/* The drain wakes every few milliseconds: a wake-up costs the machine a
+ * context switch or two, and the ring holds seconds of samples at the
+ * default rate.  In exact mode the process waits for room when the ring
+ * is full, so the drain keeps up more closely. */
+#define DRAIN_NAP_US 5000
+#define DRAIN_NAP_EXACT_US 1000
+
 static void *drainer_main(void *arg)
 {
 	struct hd_tracer *t = arg;
+	hd_unwind_thread_nosig();
 	while (!atomic_load(&t->drainer_stop)) {
-		int n = 0;
+		bool more = false;
+		uint64_t rate = atomic_load(&t->rate);
 		pthread_mutex_lock(&t->drain_lock);
 		if (t->agent) {
-			hd_agent_set_rate(t->agent, atomic_load(&t->rate),
-					  &t->drain_rng);
-			n = hd_agent_drain(t->agent, t->drain_unw, t->prof,
-					   &t->drained);
+			hd_agent_set_rate(t->agent, rate, &t->drain_rng);
+			/* More came in while this pass ran. */
+			more = hd_agent_drain(t->agent, t->drain_unw, t->prof,
+					      &t->drained) > 0 &&
+			       hd_agent_head(t->agent) !=
+				       hd_agent_tail(t->agent);
 		}
 		pthread_mutex_unlock(&t->drain_lock);
-		if (n == 0)
-			usleep(1000);
+		if (!more)
+			usleep(rate <= 1 ? DRAIN_NAP_EXACT_US : DRAIN_NAP_US);
 	}
 	return NULL;
 }
@@ -1369,7 +1380,7 @@ static int do_run(struct hd_tracer *t, char *const argv[])
 		char c;
 		sigset_t all;
 		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
+		pthread_sigmask(SIG_SETMASK, &all, NULL);
 		close(sync[1]);
 		close(errp[0]);
 		/* Its own process group: Ctrl-C at heapdbg's prompt is for

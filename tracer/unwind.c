@@ -18,7 +18,10 @@
  * is in another module -- every frame of a stack alternating between an
  * executable and libc.  So there is one UPT_info per module, each of
  * which then keeps its own module's image. */
+#include <errno.h>
 #include <libunwind-ptrace.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -55,6 +58,42 @@ struct hd_unwinder {
 /* Each thread that unwinds (the tracer, the ring's drain) has its own
  * hd_unwinder. */
 static __thread struct hd_unwinder *cur;
+
+/* libunwind takes a lock around every look into its cache of unwind
+ * rules (lock_acquire in its libunwind_i.h), and first blocks every
+ * signal with sigprocmask(), so that a signal handler unwinding the
+ * *local* process cannot deadlock on it: two system calls per frame, ten
+ * per sample, half of what draining the agent's ring cost.  heapdbg
+ * unwinds remote stacks, on threads that block every signal for their
+ * whole life, where those calls change nothing.  So heapdbg defines
+ * sigprocmask() itself -- a definition in the executable comes first for
+ * every library, libunwind's PLT included -- and on a thread that called
+ * hd_unwind_thread_nosig() answers from the mask it knows; anywhere else
+ * it is glibc's (whose sigprocmask is pthread_sigmask with errno). */
+static __thread bool nosig;
+
+void hd_unwind_thread_nosig(void)
+{
+	sigset_t all;
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_BLOCK, &all, NULL) == 0)
+		nosig = true;
+}
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	if (nosig) {
+		if (old)
+			sigfillset(old);
+		return 0;
+	}
+	int err = pthread_sigmask(how, set, old);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
 
 static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 		      int write, void *arg)
