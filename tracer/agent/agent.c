@@ -150,7 +150,8 @@ static bool sample(struct hd_agent_ctl *c, uint64_t rsp, uint64_t size)
 }
 
 /* ---- the sampled-pointer set: 8 slots per bucket, one cache line; a
- * counting filter in front so that most frees look at two bits ---- */
+ * summary and a counting filter in front so that most frees look at one
+ * byte of the summary ---- */
 
 static uint64_t *set_bucket(struct hd_agent_ctl *c, uint64_t ptr)
 {
@@ -158,35 +159,48 @@ static uint64_t *set_bucket(struct hd_agent_ctl *c, uint64_t ptr)
 	return (uint64_t *)((char *)c + HD_SH_SET) + h * HD_SET_WAYS;
 }
 
-/* The byte holding ptr's 2-bit counter, and the counter's shift in it
- * (the same hash as the free stub's). */
+/* The byte holding ptr's 4-bit counter in the fine filter, and the
+ * counter's shift in it (the same hash as the free stub's). */
 static uint8_t *filter_byte(struct hd_agent_ctl *c, uint64_t ptr,
 			    unsigned *shift)
 {
 	uint64_t e = (ptr * HD_HASH_MUL) >> (64 - HD_FILTER_BITS);
-	*shift = (unsigned)(e & 3) * 2;
-	return (uint8_t *)c + HD_SH_FILTER + (e >> 2);
+	*shift = (unsigned)(e & 1) * 4;
+	return (uint8_t *)c + HD_SH_FILTER + (e >> 1);
 }
 
-/* Counters saturate at 3 and then stay there for good: a counter that
- * once counted three pointers cannot know when the last one is gone.  It
- * only costs the frees that hash there a look at the set. */
-static void filter_add(struct hd_agent_ctl *c, uint64_t ptr, int delta)
+/* Add delta (+1 or -1) to the n-bit counter at bit `sh` of *f, which
+ * saturates at its largest value and then stays there for good: a
+ * counter that once counted that many pointers cannot know when the last
+ * one is gone.  It only costs the frees that hash there a look further. */
+static void counter_add(uint8_t *f, unsigned sh, unsigned max, int delta)
 {
-	unsigned sh;
-	uint8_t *f = filter_byte(c, ptr, &sh);
 	uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
 	for (;;) {
-		unsigned n = (v >> sh) & 3u;
-		if (n == 3 || (delta < 0 && n == 0))
+		unsigned n = (v >> sh) & max;
+		if (n == max || (delta < 0 && n == 0))
 			return;
 		n = delta > 0 ? n + 1 : n - 1;
-		uint8_t nv = (uint8_t)((v & ~(3u << sh)) | n << sh);
+		uint8_t nv = (uint8_t)((v & ~(max << sh)) | n << sh);
 		if (__atomic_compare_exchange_n(f, &v, nv, false,
 						__ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED))
 			return;
 	}
+}
+
+/* Both filters count ptr in (+1) or out (-1).  A counter is never below
+ * the number of set members that hash to it, so a zero in either means
+ * "not in the set" to the free stub. */
+static void filter_add(struct hd_agent_ctl *c, uint64_t ptr, int delta)
+{
+	unsigned sh;
+	uint8_t *f = filter_byte(c, ptr, &sh);
+	uint64_t e = (ptr * HD_HASH_MUL) >> (64 - HD_FILTER_BITS);
+	counter_add(f, sh, 15, delta);
+	counter_add((uint8_t *)c + HD_SH_SUMMARY +
+			    (e >> (HD_FILTER_BITS - HD_SUMMARY_BITS)),
+		    0, 255, delta);
 }
 
 static void overflow(struct hd_agent_ctl *c)

@@ -67,14 +67,21 @@ struct hd_agent_slots {
 #define HD_AGENT_STALLED 2u   /* exact mode gave up waiting for room */
 
 #define HD_SH_FLAGS 8        /* offsetof(struct hd_agent_ctl, flags) */
-/* The counting filter of sampled pointers, which every free consults:
- * 2^16 saturating 2-bit counters, four to a byte (entry e is bits
- * 2*(e&3)..2*(e&3)+1 of byte e>>2).  16 KiB stays in the L2 cache of a
- * process that churns through its heap; a byte per counter (64 KiB) did
- * not, and cost every free a cache miss. */
+/* The counting filters of sampled pointers, which every free consults.
+ * The summary, 1024 byte counters, is indexed by the top 10 bits of the
+ * pointer's hash: 16 cache lines that stay in L1.  Only where it is not
+ * zero does a free look at the fine filter: 2^16 4-bit counters, two to
+ * a byte (counter e is bits 4*(e&1)..4*(e&1)+3 of byte e>>1), indexed by
+ * the top 16 bits, 32 KiB that a process churning through its heap
+ * evicts from its caches.  (A byte per counter and no summary, 64 KiB,
+ * cost every free a cache miss.)  Counters saturate and then stay there
+ * (agent.c); at 15 and 255 that takes more sampled pointers on one
+ * counter than a heap of terabytes has. */
+#define HD_SH_SUMMARY 2048
+#define HD_SUMMARY_BITS 10
 #define HD_SH_FILTER 4096
 #define HD_FILTER_BITS 16    /* log2 of the number of counters */
-#define HD_FILTER_SIZE ((1u << HD_FILTER_BITS) / 4)
+#define HD_FILTER_SIZE ((1u << HD_FILTER_BITS) / 2)
 #define HD_SH_COUNTERS (HD_SH_FILTER + HD_FILTER_SIZE)
 #define HD_NCOUNTERS 256     /* countdowns, one 64-byte line each */
 #define HD_COUNTER_STRIDE 64
@@ -177,7 +184,9 @@ _Static_assert(offsetof(struct hd_agent_slots, code_span) ==
 	       "slots layout");
 _Static_assert(offsetof(struct hd_agent_ctl, flags) == HD_SH_FLAGS,
 	       "flags offset");
-_Static_assert(sizeof(struct hd_agent_ctl) <= HD_SH_FILTER, "ctl size");
+_Static_assert(sizeof(struct hd_agent_ctl) <= HD_SH_SUMMARY, "ctl size");
+_Static_assert(HD_SH_SUMMARY + (1u << HD_SUMMARY_BITS) <= HD_SH_FILTER,
+	       "summary size");
 _Static_assert(sizeof(struct hd_agent_counter) == HD_COUNTER_STRIDE,
 	       "counter size");
 _Static_assert(offsetof(struct hd_agent_counter, left) == 0, "left");

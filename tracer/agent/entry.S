@@ -61,19 +61,24 @@ hd_entry_free:
 	mov	hd_agent_slots+HD_SLOT_SHARED(%rip), %r11
 	testl	$HD_AGENT_ALL_FREES, HD_SH_FLAGS(%r11)
 	jnz	2f
-	/* the counting filter says whether ptr may be a sampled one:
-	 * counter e = hash(ptr) is bits 2*(e&3)+1..2*(e&3) of byte e>>2 */
+	/* the counting filters say whether ptr may be a sampled one: the
+	 * summary's byte e >> 6, then the fine counter e = hash(ptr), bits
+	 * 4*(e&1)+3..4*(e&1) of byte e>>1 */
 	mov	%rdi, %rax
 	movabs	$HD_HASH_MUL, %r10
 	imul	%r10, %rax
 	shr	$(64 - HD_FILTER_BITS), %rax
 	mov	%eax, %ecx
-	shr	$2, %eax
+	shr	$(HD_FILTER_BITS - HD_SUMMARY_BITS), %ecx
+	cmpb	$0, HD_SH_SUMMARY(%r11,%rcx)
+	je	1f
+	mov	%eax, %ecx
+	shr	$1, %eax
 	movzbl	HD_SH_FILTER(%r11,%rax), %eax
-	and	$3, %ecx
-	add	%ecx, %ecx
+	and	$1, %ecx
+	shl	$2, %ecx
 	shr	%cl, %eax
-	test	$3, %al
+	test	$15, %al
 	jnz	2f
 1:	jmp	*hd_agent_slots+HD_SLOT_ORIG+8*HD_K_FREE(%rip)
 2:	mov	$HD_K_FREE, %eax
