@@ -542,8 +542,15 @@ static void learn_stack(struct hd_agent *a, const struct hd_rec_alloc *r,
 	struct hd_agent_stack *e = stack_entry(a->ctl, r->tid);
 	bool mine = e->tid == r->tid && e->top != 0;
 	if (ext->beyond) {
-		if (mine)
+		/* Not enough although the agent copied what we said: what
+		 * we learned is wrong.  (A copy the agent cut short because
+		 * the ring was filling up says nothing.) */
+		if (mine && r->sp >= e->lo && r->sp < e->top &&
+		    r->stack_want >= e->top - r->sp) {
+			HD_DEBUG("agent", "thread %u: %u bytes of stack were not "
+				 "enough", r->tid, r->stack_want);
 			stack_entry_write(e, r->tid, 0, 0);
+		}
 		return;
 	}
 	if (!ext->complete || ext->read_end <= r->sp)

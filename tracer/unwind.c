@@ -112,8 +112,13 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
 	}
 	/* Above the copy but still on this stack, as far as one can tell:
 	 * the copy was too short. */
-	if (addr + sizeof(*val) > end && addr < end + (1u << 20))
+	if (addr + sizeof(*val) > end && addr < end + (1u << 20)) {
+		if (!u->beyond)
+			HD_DEBUG("unwind", "read at %#lx, %lu bytes above a "
+				 "copy of %zu", (unsigned long)addr,
+				 (unsigned long)(addr - end), u->stack_len);
 		u->beyond = true;
+	}
 	return hd_mem_read_full(u->tid, addr, val, sizeof(*val)) ? -UNW_EINVAL
 								  : 0;
 }

@@ -331,6 +331,8 @@ static void commit(struct hd_rec *r, uint16_t type)
 }
 
 #define SYS_gettid 186
+/* The most stack a sample copies while the ring is more than half full. */
+#define PRESSED_COPY 2048
 
 /* How much of the stack above sp to copy: up to the top heapdbg learned
  * for this thread when it has, else the most (c->stack_copy). */
@@ -361,11 +363,12 @@ static void record_alloc(struct hd_agent_ctl *c, uint32_t kind,
 	uint32_t copy = stack_want(c, tid, sp);
 	/* Falling behind (heapdbg drains slower than this process samples,
 	 * typically at rate 1): keep every allocation, with a shorter stack,
-	 * rather than lose them when the ring is full. */
+	 * rather than lose them when the ring is full.  (A size heapdbg
+	 * learned for the thread is usually smaller still.) */
 	uint64_t used = __atomic_load_n(&c->head, __ATOMIC_RELAXED) -
 			__atomic_load_n(&c->tail, __ATOMIC_RELAXED);
-	if (used > HD_RING_SIZE / 2 && copy > 1024)
-		copy = 1024;
+	if (used > HD_RING_SIZE / 2 && copy > PRESSED_COPY)
+		copy = PRESSED_COPY;
 	struct hd_rec *h = reserve(c, sizeof(struct hd_rec_alloc) + copy);
 	if (h) {
 		struct hd_rec_alloc *a = (struct hd_rec_alloc *)h;
