@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent_blob.h"
@@ -476,6 +478,32 @@ void hd_agent_set_rate(struct hd_agent *a, uint64_t rate, struct hd_rng *rng)
 		k->left = rate <= 1 ? -1 : (int64_t)hd_sample_next(rng, rate);
 	}
 	a->seen_rate = rate;
+}
+
+uint32_t hd_agent_modules_gen(const struct hd_agent *a)
+{
+	return __atomic_load_n(&a->ctl->modules_gen, __ATOMIC_ACQUIRE);
+}
+
+void hd_agent_modules_ack(struct hd_agent *a, uint32_t gen)
+{
+	__atomic_store_n(&a->ctl->modules_ack, gen, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &a->ctl->modules_ack, FUTEX_WAKE, INT_MAX, NULL,
+		NULL, 0);
+}
+
+const uint32_t *hd_agent_gen_word(const struct hd_agent *a)
+{
+	return &a->ctl->modules_gen;
+}
+
+void hd_agent_nap(const uint32_t *gen_word, uint32_t seen_gen, long usec)
+{
+	struct timespec ts = {usec / 1000000, (usec % 1000000) * 1000};
+	/* Woken early by the process's _dl_debug_state hook (a shared
+	 * futex: the word is in the memfd both processes map).  If the
+	 * mapping went away meanwhile the kernel says EFAULT at once. */
+	syscall(SYS_futex, gen_word, FUTEX_WAIT, seen_gen, &ts, NULL, 0);
 }
 
 uint64_t hd_agent_head(const struct hd_agent *a)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "agent/agent_abi.h"
 #include "internal.h"
 #include "reloc.h"
 
@@ -15,7 +16,7 @@ struct hd_agent;
 
 /* An entry point to patch: its first bytes and the whole function. */
 struct hd_agent_target {
-	int kind; /* HD_K_* == enum hd_entry_kind */
+	int kind; /* HD_K_* == enum hd_entry_kind, or HD_K_RBRK */
 	uint64_t addr;
 	uint8_t code[32];
 	const uint8_t *body;
@@ -63,6 +64,16 @@ void hd_agent_remove(struct hd_agent *a, pid_t tid, int *pending_sig);
 void hd_agent_free(struct hd_agent *a);
 void hd_agent_set_rate(struct hd_agent *a, uint64_t rate, struct hd_rng *rng);
 
+/* Calls of the dynamic linker's _dl_debug_state so far (HD_K_RBRK). */
+uint32_t hd_agent_modules_gen(const struct hd_agent *a);
+/* The modules were read after call `gen`: the threads waiting in the
+ * hook go on.  (UINT32_MAX/2 past it releases every waiter for good.) */
+void hd_agent_modules_ack(struct hd_agent *a, uint32_t gen);
+/* The word hd_agent_modules_gen() reads, and a sleep of up to usec that
+ * ends early when _dl_debug_state is called after seen_gen.  The word
+ * may be unmapped meanwhile (the agent removed): the sleep ends then. */
+const uint32_t *hd_agent_gen_word(const struct hd_agent *a);
+void hd_agent_nap(const uint32_t *gen_word, uint32_t seen_gen, long usec);
 /* Ring positions: bytes reserved by the process, consumed by us. */
 uint64_t hd_agent_head(const struct hd_agent *a);
 uint64_t hd_agent_tail(const struct hd_agent *a);

@@ -124,7 +124,8 @@ int hd_find_rtld(pid_t pid, struct hd_providers *p)
 	proc_path(pid, ld, full, sizeof(full));
 	if (hd_elf_bias(full, start, 0, &bias, &etype) ||
 	    hd_elf_lookup(full, "_r_debug", false, &rdebug, NULL) ||
-	    hd_elf_lookup(full, "_dl_debug_state", false, &brk, NULL))
+	    hd_elf_lookup(full, "_dl_debug_state", false, &brk,
+			  &p->r_brk_size))
 		return -HD_EELF;
 	p->r_debug = bias + rdebug;
 	p->r_brk = bias + brk;

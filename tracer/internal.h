@@ -152,6 +152,7 @@ struct hd_providers {
 	char *module[HD_ENTRY__COUNT];
 	uint64_t r_debug;         /* address of _r_debug (0: static) */
 	uint64_t r_brk;           /* _dl_debug_state (0: static) */
+	uint64_t r_brk_size;      /* its size (0: unknown) */
 	char interp[4096];
 };
 int hd_find_providers(pid_t pid, struct hd_providers *p, bool linkmap_ready)

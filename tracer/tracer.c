@@ -58,6 +58,9 @@ struct bp {
 	uint8_t orig[16];
 	struct hd_emu emu;
 	bool armed;
+	/* _dl_debug_state taken over by the agent (HD_K_RBRK): its int3 is
+	 * gone, but a thread that hit it just before still reports it */
+	bool hooked;
 	struct bp *alias; /* memalign == aligned_alloc: one int3, two names */
 };
 
@@ -123,6 +126,8 @@ struct hd_tracer {
 	pthread_mutex_t drain_lock;
 	struct hd_unwinder *drain_unw;
 	struct hd_rng drain_rng;
+	uint32_t modules_gen;          /* drain thread only */
+	_Atomic bool modules_changed;  /* drain -> tracer thread */
 	struct hd_agent_drained drained;
 
 	/* shared with the prompt thread, under lock */
@@ -236,7 +241,8 @@ static void stop_all(struct hd_tracer *t);
 static struct bp *bp_find(struct hd_tracer *t, uint64_t addr)
 {
 	for (int i = 0; i < t->nbp; i++)
-		if (t->bps[i].addr == addr && t->bps[i].armed)
+		if (t->bps[i].addr == addr &&
+		    (t->bps[i].armed || t->bps[i].hooked))
 			return t->bps[i].alias ? t->bps[i].alias : &t->bps[i];
 	return NULL;
 }
@@ -353,19 +359,64 @@ static void *drainer_main(void *arg)
 		bool more = false;
 		uint64_t rate = atomic_load(&t->rate);
 		pthread_mutex_lock(&t->drain_lock);
-		if (t->agent) {
-			hd_agent_set_rate(t->agent, rate, &t->drain_rng);
+		struct hd_agent *a = t->agent;
+		if (a) {
+			hd_agent_set_rate(a, rate, &t->drain_rng);
+			uint32_t gen = hd_agent_modules_gen(a);
+			if (gen != t->modules_gen) {
+				/* dlopen or dlclose, and the thread doing it
+				 * waits in the hook: unwind what was recorded
+				 * while every module it may need is mapped
+				 * (dlclose calls the hook before unmapping),
+				 * forget what the unwinder knows of modules,
+				 * and have the tracer thread read the symbols
+				 * and let the hook go on. */
+				while (hd_agent_drain(a, t->drain_unw, t->prof,
+						      &t->drained) > 0)
+					;
+				HD_DEBUG("agent", "link map changed (%u calls "
+					 "of _dl_debug_state)", gen);
+				t->modules_gen = gen;
+				hd_unwinder_flush(t->drain_unw);
+				atomic_store(&t->modules_changed, true);
+				uint64_t one = 1;
+				if (write(t->evfd, &one, sizeof(one)) < 0)
+					HD_DEBUG("agent", "cannot wake the "
+						 "tracer thread");
+			}
 			/* More came in while this pass ran. */
-			more = hd_agent_drain(t->agent, t->drain_unw, t->prof,
+			more = hd_agent_drain(a, t->drain_unw, t->prof,
 					      &t->drained) > 0 &&
-			       hd_agent_head(t->agent) !=
-				       hd_agent_tail(t->agent);
+			       hd_agent_head(a) != hd_agent_tail(a);
 		}
+		uint32_t seen = t->modules_gen;
+		const uint32_t *word = a ? hd_agent_gen_word(a) : NULL;
 		pthread_mutex_unlock(&t->drain_lock);
-		if (!more)
-			usleep(rate <= 1 ? DRAIN_NAP_EXACT_US : DRAIN_NAP_US);
+		if (more)
+			continue;
+		long nap = rate <= 1 ? DRAIN_NAP_EXACT_US : DRAIN_NAP_US;
+		if (word)
+			hd_agent_nap(word, seen, nap);
+		else
+			usleep((useconds_t)nap);
 	}
 	return NULL;
+}
+
+/* The agent's _dl_debug_state hook was called (the drain saw it): read
+ * the modules, then let the waiting threads go on.  Tracer thread. */
+static void modules_changed_by_agent(struct hd_tracer *t)
+{
+	pthread_mutex_lock(&t->drain_lock);
+	uint32_t gen = t->modules_gen;
+	pthread_mutex_unlock(&t->drain_lock);
+	if (!t->agent || !t->alive)
+		return;
+	if (t->unw)
+		hd_unwinder_flush(t->unw);
+	if (t->hooks.modules_changed)
+		t->hooks.modules_changed(t->hooks.ctx, t->pid, 0);
+	hd_agent_modules_ack(t->agent, gen);
 }
 
 /* Everything the agent recorded so far, now (exit, detach). */
@@ -413,7 +464,7 @@ static void release_held(struct hd_tracer *t, struct task *except)
 static void install_agent(struct hd_tracer *t, struct task *via,
 			  bool by_agent[HD_ENTRY__COUNT])
 {
-	struct hd_agent_target tg[HD_ENTRY__COUNT];
+	struct hd_agent_target tg[HD_ENTRY__COUNT + 1];
 	uint8_t *bodies[HD_ENTRY__COUNT] = {0};
 	int n = 0;
 	char why[256] = "";
@@ -438,11 +489,27 @@ static void install_agent(struct hd_tracer *t, struct task *via,
 		}
 		n++;
 	}
+	int nalloc = n;
+	/* The dynamic linker's hook, whose int3 is in place: the agent
+	 * takes it over, so that no breakpoint is left that would kill the
+	 * process with SIGTRAP at its next dlopen if heapdbg died. */
+	struct bp *rb = t->prov.r_brk ? bp_find(t, t->prov.r_brk) : NULL;
+	if (rb && rb->kind == BP_RBRK && rb->armed && !rb->alias &&
+	    t->prov.r_brk_size && t->prov.r_brk_size <= sizeof(rb->orig) &&
+	    hd_mem_read_full(t->pid, rb->addr, tg[n].code,
+			     sizeof(tg[n].code)) == 0) {
+		struct hd_agent_target *g = &tg[n++];
+		g->kind = HD_K_RBRK;
+		g->addr = rb->addr;
+		g->code[0] = rb->orig[0]; /* under our int3 */
+		g->body = rb->orig;
+		g->body_len = t->prov.r_brk_size;
+	}
 	struct hd_agent *a = NULL;
 	int err = hd_agent_install(t->pid, via->tid, &via->pending_sig, tg, n,
 				   atomic_load(&t->rate), &t->rng, &a, why,
 				   sizeof(why));
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < nalloc; i++)
 		free(bodies[i]);
 	if (err) {
 		HD_DEBUG("agent", "not installed: %s (%s)", hd_strerror(err),
@@ -474,12 +541,20 @@ static void install_agent(struct hd_tracer *t, struct task *via,
 	for (int i = 0; i < np; i++) {
 		if (p[i].refused || hd_agent_patch_write(a, t->pid, i, true))
 			continue;
+		if (p[i].kind == HD_K_RBRK) {
+			pthread_mutex_lock(&t->lock);
+			rb->armed = false;
+			rb->hooked = true;
+			pthread_mutex_unlock(&t->lock);
+			continue;
+		}
 		for (int k = 0; k < HD_ENTRY__COUNT; k++)
 			if (t->prov.addr[k] == p[i].addr)
 				by_agent[k] = true;
 	}
 	pthread_mutex_lock(&t->drain_lock);
 	t->agent = a;
+	t->modules_gen = 0;
 	t->drain_unw = hd_unwinder_new(t->pid);
 	pthread_mutex_unlock(&t->drain_lock);
 	if (!t->drainer_started &&
@@ -497,6 +572,9 @@ static void install_agent(struct hd_tracer *t, struct task *via,
 static void leave_agent(struct hd_tracer *t)
 {
 	bool quiet = false;
+	/* A thread waiting in the _dl_debug_state hook for us goes on. */
+	hd_agent_modules_ack(t->agent, hd_agent_modules_gen(t->agent) +
+					       (1u << 30));
 	for (int round = 0; round < 200 && t->ntask > 0; round++) {
 		quiet = hd_agent_quiet(t->agent);
 		for (int i = 0; i < t->ntask; i++) {
@@ -762,7 +840,10 @@ static bool on_breakpoint(struct hd_tracer *t, struct task *k)
 	if (!b)
 		return false;
 	r->rip = addr;
-	if (k->kind == TASK_THREAD && is_return(k, addr, r)) {
+	if (b->hooked) {
+		/* It hit the int3 just before the agent's jump replaced it:
+		 * run the jump. */
+	} else if (k->kind == TASK_THREAD && is_return(k, addr, r)) {
 		on_return(t, k, r);
 	} else {
 		on_entry(t, k, b, r);
@@ -1512,6 +1593,8 @@ static void *tracer_main(void *arg)
 		}
 		/* SIGCHLD may coalesce: always drain everything. */
 		drain(t, false);
+		if (atomic_exchange(&t->modules_changed, false))
+			modules_changed_by_agent(t);
 	}
 	return NULL;
 }
@@ -1779,6 +1862,8 @@ int hd_tracer_probes(struct hd_tracer *t, struct hd_probe_info *out, int max)
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < t->nbp && n < max; i++) {
 		struct bp *b = &t->bps[i];
+		if (b->hooked)
+			continue; /* the agent's now: listed below */
 		struct hd_probe_info *o = &out[n++];
 		snprintf(o->name, sizeof(o->name), "%s", b->name);
 		o->addr = b->addr;
@@ -1798,6 +1883,17 @@ int hd_tracer_probes(struct hd_tracer *t, struct hd_probe_info *out, int max)
 	for (int i = 0; i < np && n < max; i++) {
 		if (!p[i].active)
 			continue;
+		if (p[i].kind == HD_K_RBRK) {
+			struct hd_probe_info *o = &out[n++];
+			snprintf(o->name, sizeof(o->name), "_dl_debug_state");
+			o->addr = p[i].addr;
+			snprintf(o->module, sizeof(o->module), "%.255s",
+				 t->prov.interp);
+			snprintf(o->method, sizeof(o->method),
+				 "agent, counting link-map changes, relocated "
+				 "%.80s", p[i].reloc.text);
+			continue;
+		}
 		for (int k = 0; k < HD_ENTRY__COUNT && n < max; k++) {
 			if (t->prov.addr[k] != p[i].addr)
 				continue;

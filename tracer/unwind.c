@@ -303,6 +303,8 @@ int hd_unwind_from_copy(struct hd_unwinder *u,
 /* Modules changed (dlclose, exec): cached unwind info may be stale. */
 void hd_unwinder_flush(struct hd_unwinder *u)
 {
+	if (!u)
+		return;
 	unw_flush_cache(u->as, 0, 0);
 	drop_modules(u);
 }

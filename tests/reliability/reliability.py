@@ -612,8 +612,9 @@ def make_quit_signal(sig):
 
 def sc_hd_killed(ctx, run, i):
     """heapdbg is killed with SIGKILL (no chance to detach) while 4
-    threads allocate hard: the in-tracee agent stays, the tracee runs on
-    and ends normally."""
+    threads allocate hard: the in-tracee agent stays, the tracee runs on,
+    loads and unloads a library (the dynamic linker's hook is the
+    agent's too), and ends normally."""
     t = Target(ctx, ["alloc=4"])
     hd = Heapdbg(ctx, t.pid, rate=1 if i % 2 else None)
     try:
@@ -621,6 +622,7 @@ def sc_hd_killed(ctx, run, i):
         time.sleep(random.uniform(0.05, 0.4))
         hd.p.kill()
         run.check(hd.wait() == -signal.SIGKILL, "heapdbg was not killed")
+        t.ask("plugin 3", r"^done 3$")
         t.ask("ping", r"^pong$")
         run.ended(t)
     except (Failure, OSError) as e:
@@ -630,6 +632,18 @@ def sc_hd_killed(ctx, run, i):
     finally:
         hd.kill()
         t.kill()
+
+
+def sc_dlopen(ctx, run, i):
+    """A library is loaded, allocates, and is unloaded again, three times,
+    while 2 threads allocate: every block it leaked is reported under
+    its function's name, though the library is gone when heapdbg is
+    asked (heapdbg reads the modules at each change of the link map)."""
+    def during(hd, t):
+        for _ in range(3):
+            t.ask("plugin 10", r"^done 10$")
+        run.count("rel_plugin_leak", 30, hd.objects("rel_plugin_leak", 30))
+    attach_cycle(ctx, run, ["alloc=2"], rate=1, during=during)
 
 
 def sc_sig_tty(ctx, run, i):
@@ -825,6 +839,7 @@ SCENARIOS = {
     "quit_sighup": make_quit_signal(signal.SIGHUP),
     "quit_tty": sc_sig_tty,
     "hd_killed": sc_hd_killed,
+    "dlopen": sc_dlopen,
     "detach": sc_detach,
     "refuse_traced": sc_refuse_traced,
     "refuse_zombie": sc_refuse_zombie,

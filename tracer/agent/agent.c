@@ -29,6 +29,7 @@ struct hd_entry_regs {
 
 extern const struct hd_agent_slots hd_agent_slots HIDDEN;
 uint64_t hd_agent_slow(uint32_t kind, struct hd_entry_regs *r) HIDDEN;
+void hd_agent_linkmap(void) HIDDEN;
 
 /* The compiler may emit calls to these for struct copies. */
 void *memset(void *d, int c, size_t n) HIDDEN;
@@ -411,6 +412,46 @@ static void forget(struct hd_agent_ctl *c, uint64_t ptr)
 	if (set_remove(c, ptr) ||
 	    (__atomic_load_n(&c->flags, __ATOMIC_ACQUIRE) & HD_AGENT_ALL_FREES))
 		record_free(c, ptr);
+}
+
+/* ---- the dynamic linker's hook ---- */
+
+#define SYS_futex 202
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+/* How long one change of the link map waits for heapdbg: about 50 ms
+ * at most (it takes well under a millisecond while heapdbg is alive). */
+#define LINKMAP_WAIT_CYCLES (150ull * 1000 * 1000)
+
+struct timespec_ {
+	long sec, nsec;
+};
+
+/* _dl_debug_state was called: the link map is about to change or has
+ * changed.  Wake heapdbg's drain (which waits on modules_gen) and give
+ * it the time to read the modules while they are as the dynamic linker
+ * says -- a library loaded and unloaded again before heapdbg looked
+ * would leave its samples' frames without names.  Only while heapdbg's
+ * drain beats, and never for long. */
+void hd_agent_linkmap(void)
+{
+	struct hd_agent_ctl *c = shared();
+	uint32_t gen = __atomic_add_fetch(&c->modules_gen, 1, __ATOMIC_SEQ_CST);
+	sys6(SYS_futex, (long)&c->modules_gen, FUTEX_WAKE, 1, 0, 0, 0);
+	uint64_t t0 = rdtsc();
+	for (;;) {
+		uint32_t ack = __atomic_load_n(&c->modules_ack, __ATOMIC_ACQUIRE);
+		if ((int32_t)(ack - gen) >= 0)
+			return;
+		uint64_t now = rdtsc();
+		uint64_t beat = __atomic_load_n(&c->heartbeat, __ATOMIC_RELAXED);
+		if (now - beat > FULL_WAIT_CYCLES ||
+		    now - t0 > LINKMAP_WAIT_CYCLES)
+			return;
+		struct timespec_ ts = {0, 1000 * 1000};
+		sys6(SYS_futex, (long)&c->modules_ack, FUTEX_WAIT, (long)ack,
+		     (long)&ts, 0, 0);
+	}
 }
 
 /* ---- the slow path ---- */

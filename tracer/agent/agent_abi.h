@@ -35,7 +35,15 @@
 #define HD_K_MEMALIGN 7
 #define HD_K_VALLOC 8
 #define HD_K_PVALLOC 9
-#define HD_K_COUNT 10
+/* Not an allocator entry point: the dynamic linker's _dl_debug_state,
+ * called around every change of the link map (dlopen, dlclose).  Its
+ * stub counts the call (modules_gen), wakes heapdbg, and waits a little
+ * for heapdbg to have read the modules (modules_ack) -- as long as
+ * heapdbg's drain beats -- before it runs the original.  (A breakpoint
+ * there did the same, but would stop the process with a SIGTRAP nobody
+ * handles once heapdbg is gone.) */
+#define HD_K_RBRK 10
+#define HD_K_COUNT 11
 
 /* ---- the code mapping ---- */
 
@@ -119,6 +127,9 @@ struct hd_agent_ctl {
 	uint64_t slow_calls;   /* calls that took the slow path */
 	uint64_t slow_cycles;  /* rdtsc cycles spent there */
 	uint64_t heartbeat;    /* rdtsc when heapdbg last drained */
+	/* futex words, shared with heapdbg: calls of _dl_debug_state, and
+	 * the last of them heapdbg has seen the modules for */
+	uint32_t modules_gen, modules_ack;
 	uint8_t pad0[64];
 	uint64_t head;         /* ring: bytes reserved, ever (producers) */
 	uint8_t pad1[56];

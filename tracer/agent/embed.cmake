@@ -32,7 +32,7 @@ sym(hd_agent_common common)
 sym(hd_agent_slots slots)
 set(entries "")
 foreach(k malloc calloc realloc reallocarray free posix_memalign
-          aligned_alloc memalign valloc pvalloc)
+          aligned_alloc memalign valloc pvalloc rbrk)
   sym(hd_entry_${k} off)
   string(APPEND entries "${off}, ")
 endforeach()

@@ -92,6 +92,16 @@ hd_entry_free:
 	jmp	hd_agent_common
 .endm
 
+/* _dl_debug_state: tell heapdbg (hd_agent_linkmap), then run the
+ * original (a `ret`, relocated).  At entry rsp is 8 mod 16. */
+	.globl hd_entry_rbrk
+	.hidden hd_entry_rbrk
+hd_entry_rbrk:
+	sub	$8, %rsp
+	call	hd_agent_linkmap
+	add	$8, %rsp
+	jmp	*hd_agent_slots+HD_SLOT_ORIG+8*HD_K_RBRK(%rip)
+
 	SLOW_ENTRY hd_entry_calloc HD_K_CALLOC
 	SLOW_ENTRY hd_entry_realloc HD_K_REALLOC
 	SLOW_ENTRY hd_entry_reallocarray HD_K_REALLOCARRAY
