@@ -553,12 +553,20 @@ void hd_session_stats_line(struct hd_session *s, char *buf, size_t len)
 			(tot.total.alloc_objects - s->stats_allocs) / dt;
 		st.frees_per_s = (tot.frees - s->stats_frees) / dt;
 	}
+	struct hd_tracer_stats ts;
+	hd_tracer_stats(s->tracer, &ts);
 	if (alive) {
-		struct hd_tracer_stats ts;
-		hd_tracer_stats(s->tracer, &ts);
 		st.threads = ts.threads;
 		st.rss = read_rss(s->pid);
-		st.how = ts.agent ? "agent" : "breakpoints";
+	} else {
+		pthread_mutex_lock(&s->lock);
+		st.rss = s->exit_rss;
+		pthread_mutex_unlock(&s->lock);
+	}
+	/* After exit too: how the profile was recorded, and how many records
+	 * were lost, is part of what the exit snapshot means. */
+	if (alive || ts.agent_used || ts.stops) {
+		st.how = ts.agent || ts.agent_used ? "agent" : "breakpoints";
 		st.dropped = ts.dropped;
 		if (dt > 1e-3) {
 			st.samples_per_s = (double)(tot.samples -
@@ -571,10 +579,6 @@ void hd_session_stats_line(struct hd_session *s, char *buf, size_t len)
 		}
 		s->stats_stops = ts.stops;
 		s->stats_agent_ns = ts.agent_ns;
-	} else {
-		pthread_mutex_lock(&s->lock);
-		st.rss = s->exit_rss;
-		pthread_mutex_unlock(&s->lock);
 	}
 	st.samples = tot.samples;
 	hd_cli_format_stats(buf, len, &st);

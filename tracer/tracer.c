@@ -129,6 +129,8 @@ struct hd_tracer {
 	uint32_t modules_gen;          /* drain thread only */
 	_Atomic bool modules_changed;  /* drain -> tracer thread */
 	struct hd_agent_drained drained;
+	struct hd_agent_stats agent_past; /* of agents dropped (exit, exec) */
+	bool agent_used;
 
 	/* shared with the prompt thread, under lock */
 	pthread_mutex_t lock;
@@ -432,6 +434,16 @@ static void drain_agent_now(struct hd_tracer *t)
 static void drop_agent(struct hd_tracer *t)
 {
 	pthread_mutex_lock(&t->drain_lock);
+	if (t->agent) {
+		/* Its figures stay in `stats` after exit or exec. */
+		struct hd_agent_stats as;
+		hd_agent_stats(t->agent, &as);
+		t->agent_past.dropped += as.dropped;
+		t->agent_past.slow_calls += as.slow_calls;
+		t->agent_past.agent_ns += as.agent_ns;
+		t->agent_past.set_full += as.set_full;
+		t->agent_used = true;
+	}
 	hd_agent_free(t->agent);
 	t->agent = NULL;
 	hd_unwinder_free(t->drain_unw);
@@ -1835,10 +1847,15 @@ void hd_tracer_stats(struct hd_tracer *t, struct hd_tracer_stats *out)
 	struct hd_agent_stats as = {0};
 	struct hd_agent_drained d;
 	bool agent;
+	bool used;
 	pthread_mutex_lock(&t->drain_lock);
 	agent = t->agent != NULL;
 	if (agent)
 		hd_agent_stats(t->agent, &as);
+	as.dropped += t->agent_past.dropped;
+	as.agent_ns += t->agent_past.agent_ns;
+	as.slow_calls += t->agent_past.slow_calls;
+	used = agent || t->agent_used;
 	d = t->drained;
 	pthread_mutex_unlock(&t->drain_lock);
 	pthread_mutex_lock(&t->lock);
@@ -1849,6 +1866,7 @@ void hd_tracer_stats(struct hd_tracer *t, struct hd_tracer_stats *out)
 	out->agent_ns = as.agent_ns;
 	out->agent_calls = as.slow_calls;
 	out->agent = agent;
+	out->agent_used = used;
 	out->threads = 0;
 	for (int i = 0; i < t->ntask; i++)
 		if (t->tasks[i].kind == TASK_THREAD)

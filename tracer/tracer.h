@@ -104,6 +104,8 @@ struct hd_tracer_stats {
 	uint64_t unwind_failures;
 	int threads;
 	int agent;              /* 1 while the in-tracee agent is active */
+	int agent_used;         /* 1 if it ever was: the figures below are
+				   those of every agent of the session */
 	uint64_t dropped;       /* agent records lost: the ring was full */
 	uint64_t agent_calls;   /* calls that took the agent's slow path */
 	uint64_t agent_ns;      /* time the tracee spent there */
