@@ -862,8 +862,15 @@ static bool on_breakpoint(struct hd_tracer *t, struct task *k)
 		if (hd_emu_exec(&b->emu, k->tid, addr, r))
 			HD_DEBUG("tracer", "emulating %s in %d failed", b->name,
 				 k->tid);
-		if (b->kind == BP_RBRK && k->kind == TASK_THREAD)
+		if (b->kind == BP_RBRK && k->kind == TASK_THREAD) {
+			/* The thread is past the hook before the entry
+			 * points change: installing the agent moves any
+			 * thread found inside the bytes it patches, and
+			 * this one's rip is still just past our int3. */
+			if (hd_pt_setregs(k->tid, r))
+				return true;
 			on_rtld_hook(t, k);
+		}
 	}
 	if (hd_pt_setregs(k->tid, r) == 0)
 		resume(t, k, 0);

@@ -2,7 +2,9 @@
 """The in-tracee agent (the default) records exactly what breakpoints
 (--level=0) record: at --rate=1, for every exact fixture, `top` of the exit
 snapshot is the same for all four sample indexes, and the fixture's own
-output and exit status are those of an untraced run."""
+output and exit status are those of an untraced run.  `stats` after the
+exit says which method recorded (the agent in the default run, so that
+this comparison cannot pass by using breakpoints twice)."""
 import re
 import sys
 
@@ -12,15 +14,23 @@ FIXTURES = ("known", "cxx", "threads")
 
 
 def normalized(text):
-    # Addresses of unnamed code move with ASLR; pids differ per run.
+    # Addresses of unnamed code move with ASLR; pids differ per run; the
+    # stats line is checked on its own.
     text = re.sub(r"0x[0-9a-f]{6,}", "0xADDR", text)
     text = re.sub(r"\[process \d+ ", "[process PID ", text)
-    return sorted(l for l in text.split("\n") if l.strip())
+    return sorted(l for l in text.split("\n")
+                  if l.strip() and not l.startswith("heap "))
+
+
+def method(text):
+    """'agent' or 'breakpoints', from the tail of the stats line."""
+    m = re.search(r"^heap \d+ @.*; (agent|breakpoints): ", text, re.M)
+    return m.group(1) if m else None
 
 
 def report(ctx, fixture, index, level):
     args = ["--rate=1", "-q", "-batch", "-ex", "wait", "-ex",
-            "top 1000 -unit=B -%s exit" % index]
+            "top 1000 -unit=B -%s exit" % index, "-ex", "stats"]
     if level is not None:
         args.insert(0, "--level=%d" % level)
     return hdtest.heapdbg(ctx, *args, "run", ctx.fixture(fixture))
@@ -43,6 +53,12 @@ def main():
             chk.check("Showing nodes accounting for" in agent.stdout,
                       "%s -%s: a report was printed" % (name, index),
                       hdtest.describe(agent))
+            chk.eq(method(agent.stdout), "agent", "%s -%s: the default "
+                   "run used the agent" % (name, index),
+                   hdtest.describe(agent))
+            chk.eq(method(level0.stdout), "breakpoints", "%s -%s: "
+                   "--level=0 used breakpoints" % (name, index),
+                   hdtest.describe(level0))
         # The tracee's own output is passed through unchanged.
         out = agent.stdout.split("[process")[0]
         chk.eq(out, plain.stdout, "%s: traced output equals untraced" % name)
