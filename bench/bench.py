@@ -345,18 +345,34 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def quartiles(xs):
+    """(25th, 75th) percentiles."""
+    xs = sorted(xs)
+    if len(xs) < 2:
+        return (xs[0], xs[0]) if xs else (None, None)
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
 def summarize(wl, mode, n, runs, native_runs):
     """One table row from the repetitions of (wl, mode) and of the native
-    runs of the same size."""
+    runs of the same size.  The ratio to native is the median of each
+    repetition's own ratio (traced / the native run of the same
+    repetition, minutes apart at most), which cancels the machine's
+    slower drifts better than a ratio of two medians does."""
     full = WORKLOADS[wl]["n"]
     wall = median(r["wall_ns"] for r in runs) / 1e9
-    nat = median(r["wall_ns"] for r in native_runs) / 1e9
+    pairs = [(r["wall_ns"] / 1e9, nr["wall_ns"] / 1e9)
+             for r, nr in zip(runs, native_runs)]
+    ratios = [t / nt for t, nt in pairs if nt > 0]
+    added = median(t - nt for t, nt in pairs)
     calls = runs[0]["allocs"] + runs[0]["frees"]
     row = {
         "workload": wl, "mode": mode, "n": n, "scaled": n != full,
-        "wall": wall, "ratio": wall / nat if nat > 0 else None,
-        "ns_call": (wall - nat) * 1e9 / calls if calls else None,
-        "ns_pair": (wall - nat) * 1e9 / n if wl == "pair" else None,
+        "wall": wall, "ratio": median(ratios),
+        "ratio_q": quartiles(ratios),
+        "ns_call": added * 1e9 / calls if calls else None,
+        "ns_pair": added * 1e9 / n if wl == "pair" else None,
         "calls_s": calls / wall if wall > 0 else None,
         "mb_s": runs[0]["alloc_bytes"] / wall / 1e6 if wall > 0 else None,
         "exact": runs[0]["live_bytes"],
@@ -388,9 +404,12 @@ def fmt_row(row):
     if row["mode"] == "native":
         ratio = "1"
         added = "0"
+    elif row["ratio"] < 10:
+        lo, hi = row["ratio_q"]
+        ratio = f"{row['ratio']:.3f} ({lo:.3f}-{hi:.3f})"
     else:
-        ratio = f"{row['ratio']:.3f}" if row["ratio"] < 10 else \
-            f"{row['ratio']:.0f}"
+        ratio = f"{row['ratio']:.0f}"
+    if row["mode"] != "native":
         added = f"{row['ns_call']:+.1f}" if abs(row["ns_call"]) < 1000 \
             else f"{row['ns_call'] / 1000:+.1f} us"
     if row["mode"] == "native":
@@ -407,8 +426,9 @@ def fmt_row(row):
             dropped, err]
 
 
-HEADER = ["mode", "work size", "median wall s", "x native", "ns added/call",
-          "calls/s", "samples/s", "dropped", "estimate error"]
+HEADER = ["mode", "work size", "median wall s", "x native (quartiles)",
+          "ns added/call", "calls/s", "samples/s", "dropped",
+          "estimate error"]
 
 
 def markdown_table(header, rows):
@@ -600,7 +620,7 @@ def parse_args(argv):
     p.add_argument("--modes", default=",".join(MODES),
                    help="comma-separated, of: " + ", ".join(MODES))
     p.add_argument("--reps", type=int, default=None,
-                   help="repetitions (default 5, 1 with --quick)")
+                   help="repetitions (default 9, 1 with --quick)")
     p.add_argument("--quick", action="store_true",
                    help="tiny work sizes, no probing: checks the benchmark "
                    "works, measures nothing worth keeping")
@@ -629,7 +649,7 @@ def parse_args(argv):
     if "native" not in a.modes:
         a.modes.insert(0, "native")
     if a.reps is None:
-        a.reps = 1 if a.quick else 5
+        a.reps = 1 if a.quick else 9
     if a.reps < 1:
         p.error("--reps must be at least 1")
     a.latency_threads = [int(t) for t in a.latency_threads.split(",") if t]

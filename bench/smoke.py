@@ -76,6 +76,9 @@ def main():
                      f"{nat['exact']}")
             if m != "native" and row["est"] is None:
                 fail(f"{wl} {m}: no estimate read from heapdbg")
+            # `stats` after the exit reports the agent's lost records.
+            if m not in ("native", "level0") and row["dropped"] is None:
+                fail(f"{wl} {m}: no dropped count read from heapdbg")
             checked += 1
         r1 = by[(wl, "rate1")]
         if r1["est"] != r1["exact"]:
