@@ -492,18 +492,26 @@ void hd_agent_modules_ack(struct hd_agent *a, uint32_t gen)
 		NULL, 0);
 }
 
-const uint32_t *hd_agent_gen_word(const struct hd_agent *a)
+const uint32_t *hd_agent_wake_word(const struct hd_agent *a)
 {
-	return &a->ctl->modules_gen;
+	return &a->ctl->drain_wake;
 }
 
-void hd_agent_nap(const uint32_t *gen_word, uint32_t seen_gen, long usec)
+void hd_agent_kick(struct hd_agent *a)
+{
+	__atomic_add_fetch(&a->ctl->drain_wake, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &a->ctl->drain_wake, FUTEX_WAKE, INT_MAX, NULL,
+		NULL, 0);
+}
+
+void hd_agent_nap(const uint32_t *wake_word, uint32_t seen, long usec)
 {
 	struct timespec ts = {usec / 1000000, (usec % 1000000) * 1000};
-	/* Woken early by the process's _dl_debug_state hook (a shared
-	 * futex: the word is in the memfd both processes map).  If the
-	 * mapping went away meanwhile the kernel says EFAULT at once. */
-	syscall(SYS_futex, gen_word, FUTEX_WAIT, seen_gen, &ts, NULL, 0);
+	/* Woken early by the process's _dl_debug_state hook or by a
+	 * snapshot (a shared futex: the word is in the memfd both
+	 * processes map).  If the mapping went away meanwhile the kernel
+	 * says EFAULT at once. */
+	syscall(SYS_futex, wake_word, FUTEX_WAIT, seen, &ts, NULL, 0);
 }
 
 uint64_t hd_agent_head(const struct hd_agent *a)

@@ -69,11 +69,13 @@ uint32_t hd_agent_modules_gen(const struct hd_agent *a);
 /* The modules were read after call `gen`: the threads waiting in the
  * hook go on.  (UINT32_MAX/2 past it releases every waiter for good.) */
 void hd_agent_modules_ack(struct hd_agent *a, uint32_t gen);
-/* The word hd_agent_modules_gen() reads, and a sleep of up to usec that
- * ends early when _dl_debug_state is called after seen_gen.  The word
- * may be unmapped meanwhile (the agent removed): the sleep ends then. */
-const uint32_t *hd_agent_gen_word(const struct hd_agent *a);
-void hd_agent_nap(const uint32_t *gen_word, uint32_t seen_gen, long usec);
+/* The drain's wake-up word, and a sleep of up to usec that ends early
+ * when the word is no longer `seen` (the _dl_debug_state hook, or
+ * hd_agent_kick()).  The word may be unmapped meanwhile (the agent
+ * removed): the sleep ends then. */
+const uint32_t *hd_agent_wake_word(const struct hd_agent *a);
+void hd_agent_nap(const uint32_t *wake_word, uint32_t seen, long usec);
+void hd_agent_kick(struct hd_agent *a);
 /* Ring positions: bytes reserved by the process, consumed by us. */
 uint64_t hd_agent_head(const struct hd_agent *a);
 uint64_t hd_agent_tail(const struct hd_agent *a);

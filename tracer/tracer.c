@@ -37,6 +37,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -346,23 +347,34 @@ static void bp_forget_all(struct hd_tracer *t)
 /* ---------------------------------------------------------------- */
 /* the agent */
 
-/* The drain wakes every few milliseconds: a wake-up costs the machine a
- * context switch or two, and the ring holds seconds of samples at the
- * default rate.  In exact mode the process waits for room when the ring
- * is full, so the drain keeps up more closely. */
-#define DRAIN_NAP_US 5000
-#define DRAIN_NAP_EXACT_US 1000
+/* The drain naps between passes: each wake-up of a thread on a machine
+ * the process keeps busy preempts one of its threads (churn4, 4 threads
+ * on 2 CPUs: 200 more involuntary context switches a second at 5 ms),
+ * and the ring holds about a second of samples at the default rate.  It
+ * naps less when a pass found the ring filling (more than 1/16 of it),
+ * and in exact mode, where the process waits for room when the ring is
+ * full.  The _dl_debug_state hook and snapshots wake it at once. */
+#define DRAIN_NAP_US 20000
+#define DRAIN_NAP_BUSY_US 1000
 
 static void *drainer_main(void *arg)
 {
 	struct hd_tracer *t = arg;
 	hd_unwind_thread_nosig();
+	/* A little behind the process's own threads when they want the
+	 * CPU: no preempting them at every wake-up. */
+	struct sched_param sp = {0};
+	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	while (!atomic_load(&t->drainer_stop)) {
-		bool more = false;
+		bool more = false, busy = false;
 		uint64_t rate = atomic_load(&t->rate);
 		pthread_mutex_lock(&t->drain_lock);
 		struct hd_agent *a = t->agent;
+		const uint32_t *word = a ? hd_agent_wake_word(a) : NULL;
+		uint32_t seen = word ? __atomic_load_n(word, __ATOMIC_SEQ_CST)
+				     : 0;
 		if (a) {
+			uint64_t tail0 = hd_agent_tail(a);
 			hd_agent_set_rate(a, rate, &t->drain_rng);
 			uint32_t gen = hd_agent_modules_gen(a);
 			if (gen != t->modules_gen) {
@@ -390,13 +402,12 @@ static void *drainer_main(void *arg)
 			more = hd_agent_drain(a, t->drain_unw, t->prof,
 					      &t->drained) > 0 &&
 			       hd_agent_head(a) != hd_agent_tail(a);
+			busy = hd_agent_tail(a) - tail0 > HD_RING_SIZE / 16;
 		}
-		uint32_t seen = t->modules_gen;
-		const uint32_t *word = a ? hd_agent_gen_word(a) : NULL;
 		pthread_mutex_unlock(&t->drain_lock);
 		if (more)
 			continue;
-		long nap = rate <= 1 ? DRAIN_NAP_EXACT_US : DRAIN_NAP_US;
+		long nap = rate <= 1 || busy ? DRAIN_NAP_BUSY_US : DRAIN_NAP_US;
 		if (word)
 			hd_agent_nap(word, seen, nap);
 		else
@@ -1768,6 +1779,8 @@ void hd_tracer_sync(struct hd_tracer *t, double timeout)
 	for (;;) {
 		pthread_mutex_lock(&t->drain_lock);
 		bool done = t->agent != a || hd_agent_tail(a) >= head;
+		if (!done)
+			hd_agent_kick(a);
 		pthread_mutex_unlock(&t->drain_lock);
 		if (done || hd_now() > end)
 			return;

@@ -428,7 +428,7 @@ struct timespec_ {
 };
 
 /* _dl_debug_state was called: the link map is about to change or has
- * changed.  Wake heapdbg's drain (which waits on modules_gen) and give
+ * changed.  Wake heapdbg's drain (which waits on drain_wake) and give
  * it the time to read the modules while they are as the dynamic linker
  * says -- a library loaded and unloaded again before heapdbg looked
  * would leave its samples' frames without names.  Only while heapdbg's
@@ -437,7 +437,8 @@ void hd_agent_linkmap(void)
 {
 	struct hd_agent_ctl *c = shared();
 	uint32_t gen = __atomic_add_fetch(&c->modules_gen, 1, __ATOMIC_SEQ_CST);
-	sys6(SYS_futex, (long)&c->modules_gen, FUTEX_WAKE, 1, 0, 0, 0);
+	__atomic_add_fetch(&c->drain_wake, 1, __ATOMIC_SEQ_CST);
+	sys6(SYS_futex, (long)&c->drain_wake, FUTEX_WAKE, 1, 0, 0, 0);
 	uint64_t t0 = rdtsc();
 	for (;;) {
 		uint32_t ack = __atomic_load_n(&c->modules_ack, __ATOMIC_ACQUIRE);

@@ -127,9 +127,10 @@ struct hd_agent_ctl {
 	uint64_t slow_calls;   /* calls that took the slow path */
 	uint64_t slow_cycles;  /* rdtsc cycles spent there */
 	uint64_t heartbeat;    /* rdtsc when heapdbg last drained */
-	/* futex words, shared with heapdbg: calls of _dl_debug_state, and
-	 * the last of them heapdbg has seen the modules for */
-	uint32_t modules_gen, modules_ack;
+	/* futex words, shared with heapdbg: calls of _dl_debug_state, the
+	 * last of them heapdbg has seen the modules for, and a count that
+	 * wakes heapdbg's drain when it changes */
+	uint32_t modules_gen, modules_ack, drain_wake;
 	uint8_t pad0[64];
 	uint64_t head;         /* ring: bytes reserved, ever (producers) */
 	uint8_t pad1[56];
