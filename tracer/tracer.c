@@ -124,6 +124,7 @@ struct hd_tracer {
 	pthread_t drainer;
 	bool drainer_started;
 	_Atomic bool drainer_stop;
+	pthread_cond_t drain_cond;  /* wakes a drain that has no agent */
 	pthread_mutex_t drain_lock;
 	struct hd_unwinder *drain_unw;
 	struct hd_rng drain_rng;
@@ -408,10 +409,20 @@ static void *drainer_main(void *arg)
 		if (more)
 			continue;
 		long nap = rate <= 1 || busy ? DRAIN_NAP_BUSY_US : DRAIN_NAP_US;
-		if (word)
+		if (word) {
 			hd_agent_nap(word, seen, nap);
-		else
-			usleep((useconds_t)nap);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += nap * 1000;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_mutex_lock(&t->drain_lock);
+		if (!t->agent && !atomic_load(&t->drainer_stop))
+			pthread_cond_timedwait(&t->drain_cond, &t->drain_lock,
+					       &ts);
+		pthread_mutex_unlock(&t->drain_lock);
 	}
 	return NULL;
 }
@@ -454,6 +465,9 @@ static void drop_agent(struct hd_tracer *t)
 		t->agent_past.agent_ns += as.agent_ns;
 		t->agent_past.set_full += as.set_full;
 		t->agent_used = true;
+		/* The drain may nap on a word of the mapping about to go:
+		 * wake it, so it naps on drain_cond instead. */
+		hd_agent_kick(t->agent);
 	}
 	hd_agent_free(t->agent);
 	t->agent = NULL;
@@ -1657,6 +1671,11 @@ static struct hd_tracer *tracer_new(const struct hd_tracer_cfg *cfg)
 	t->hooks = cfg->hooks;
 	t->level = cfg->level0 ? 0 : 2;
 	pthread_mutex_init(&t->drain_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->drain_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	hd_rng_seed(&t->drain_rng, (uint64_t)time(NULL) * 31 + 7);
 	atomic_store(&t->rate, cfg->rate ? cfg->rate : HD_DEFAULT_RATE);
 	hd_rng_seed(&t->rng, (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32);
@@ -1750,11 +1769,18 @@ void hd_tracer_free(struct hd_tracer *t)
 	send_cmd(t, CMD_QUIT);
 	pthread_join(t->thread, NULL);
 	if (t->drainer_started) {
+		/* Wake it from its nap, whichever it is in. */
+		pthread_mutex_lock(&t->drain_lock);
 		atomic_store(&t->drainer_stop, true);
+		pthread_cond_broadcast(&t->drain_cond);
+		if (t->agent)
+			hd_agent_kick(t->agent);
+		pthread_mutex_unlock(&t->drain_lock);
 		pthread_join(t->drainer, NULL);
 	}
 	drop_agent(t);
 	pthread_mutex_destroy(&t->drain_lock);
+	pthread_cond_destroy(&t->drain_cond);
 	bp_forget_all(t);
 	hd_unwinder_free(t->unw);
 	close(t->sigfd);
