@@ -10,7 +10,7 @@ import sys
 
 import hdtest
 
-FIXTURES = ("known", "cxx", "threads")
+FIXTURES = ("known", "cxx", "threads", "mixed256")
 
 
 def normalized(text):
