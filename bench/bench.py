@@ -620,7 +620,7 @@ def parse_args(argv):
     p.add_argument("--modes", default=",".join(MODES),
                    help="comma-separated, of: " + ", ".join(MODES))
     p.add_argument("--reps", type=int, default=None,
-                   help="repetitions (default 9, 1 with --quick)")
+                   help="repetitions (default 15, 1 with --quick)")
     p.add_argument("--quick", action="store_true",
                    help="tiny work sizes, no probing: checks the benchmark "
                    "works, measures nothing worth keeping")
@@ -649,7 +649,7 @@ def parse_args(argv):
     if "native" not in a.modes:
         a.modes.insert(0, "native")
     if a.reps is None:
-        a.reps = 1 if a.quick else 9
+        a.reps = 1 if a.quick else 15
     if a.reps < 1:
         p.error("--reps must be at least 1")
     a.latency_threads = [int(t) for t in a.latency_threads.split(",") if t]
