@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import re
 import signal
 import statistics
@@ -354,6 +355,20 @@ def quartiles(xs):
     return q[0], q[2]
 
 
+def median_ci(xs, level=0.90, resamples=2000):
+    """A bootstrap confidence interval of the median of xs (the
+    repetitions resampled with replacement; a fixed seed, so that the
+    same runs always give the same interval)."""
+    if len(xs) < 3:
+        return None
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs)))
+                  for _ in range(resamples))
+    lo = meds[int((1 - level) / 2 * resamples)]
+    hi = meds[int((1 + level) / 2 * resamples) - 1]
+    return lo, hi
+
+
 def summarize(wl, mode, n, runs, native_runs):
     """One table row from the repetitions of (wl, mode) and of the native
     runs of the same size.  The ratio to native is the median of each
@@ -370,9 +385,13 @@ def summarize(wl, mode, n, runs, native_runs):
     row = {
         "workload": wl, "mode": mode, "n": n, "scaled": n != full,
         "wall": wall, "ratio": median(ratios),
-        "ratio_q": quartiles(ratios),
+        "ratio_q": quartiles(ratios), "ratio_ci": median_ci(ratios),
         "ns_call": added * 1e9 / calls if calls else None,
         "ns_pair": added * 1e9 / n if wl == "pair" else None,
+        "ns_pair_ci": (tuple(x * 1e9 / n for x in median_ci(
+            [t - nt for t, nt in pairs]) or ()) or None)
+        if wl == "pair" else None,
+        "walls": [t for t, _ in pairs], "native_walls": [nt for _, nt in pairs],
         "calls_s": calls / wall if wall > 0 else None,
         "mb_s": runs[0]["alloc_bytes"] / wall / 1e6 if wall > 0 else None,
         "exact": runs[0]["live_bytes"],
@@ -448,7 +467,10 @@ def text_table(header, rows):
 
 
 def verdicts(rows, lat):
-    """Each target, what was measured against it, met or not."""
+    """Each target, what was measured against it, and the verdict: met
+    when the median is within the target, NOT met when it is not; and
+    where the 90% confidence interval of the median reaches across the
+    target, the verdict says so -- this run cannot tell."""
     out = []
     by = {(r["workload"], r["mode"]): r for r in rows}
     for wl, (kind, limit, text) in TARGETS.items():
@@ -456,10 +478,20 @@ def verdicts(rows, lat):
         if r is None:
             continue
         got = r[kind]
-        shown = (f"{got:.3f}x" if kind == "ratio" else f"{got:+.1f} ns/pair")
+        ci = r.get("ratio_ci" if kind == "ratio" else "ns_pair_ci")
+        if kind == "ratio":
+            shown = f"{got:.3f}x"
+            if ci:
+                shown += f" (90% CI {ci[0]:.3f}-{ci[1]:.3f})"
+        else:
+            shown = f"{got:+.1f} ns/pair"
+            if ci:
+                shown += f" (90% CI {ci[0]:+.1f} to {ci[1]:+.1f})"
         note = " (scaled run)" if r["scaled"] else ""
-        out.append((f"{wl}: {text}", shown + note,
-                    "met" if got <= limit else "NOT met"))
+        verdict = "met" if got <= limit else "NOT met"
+        if ci and ci[0] <= limit < ci[1]:
+            verdict += ", within the noise"
+        out.append((f"{wl}: {text}", shown + note, verdict))
     for t, lim in ATTACH_TARGET.items():
         if t in lat:
             a = median(lat[t]["attach"])
