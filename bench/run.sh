@@ -38,6 +38,7 @@ for a in "$@"; do
 done
 
 exec python3 "$src/bench/bench.py" \
+	${out:+--json="$build/bench.json"} \
 	--heapdbg "$build/cli/heapdbg" \
 	--workload-dir "$build/bench/workloads" \
 	--source-dir "$src" \
