@@ -1591,6 +1591,11 @@ static void finish_cmd(struct hd_tracer *t, int result)
 static void *tracer_main(void *arg)
 {
 	struct hd_tracer *t = arg;
+	/* Level 0 unwinds here while the sampled thread is stopped: without
+	 * libunwind's sigprocmask calls.  Nothing here needs a signal
+	 * delivered (SIGCHLD comes through the signalfd; heapdbg's own
+	 * signals go to the main thread). */
+	hd_unwind_thread_nosig();
 	for (;;) {
 		pthread_mutex_lock(&t->lock);
 		enum cmd_type c = t->cmd.done ? CMD_NONE : t->cmd.type;
