@@ -537,13 +537,6 @@ void hd_agent_stats(const struct hd_agent *a, struct hd_agent_stats *s)
 
 /* ---- draining ---- */
 
-static struct hd_agent_stack *stack_entry(struct hd_agent_ctl *c,
-					  uint32_t tid)
-{
-	uint64_t h = ((uint64_t)tid * HD_HASH_MUL) >> (64 - HD_STACKS_BITS);
-	return (struct hd_agent_stack *)((char *)c + HD_SH_STACKS) + h;
-}
-
 /* heapdbg is the table's only writer (the drain thread); the agent reads
  * it as a seqlock. */
 static void stack_entry_write(struct hd_agent_stack *e, uint32_t tid,
@@ -575,14 +568,15 @@ static bool thread_alive(pid_t pid, uint32_t tid)
 static void learn_stack(struct hd_agent *a, const struct hd_rec_alloc *r,
 			const struct hd_unwind_extent *ext)
 {
-	struct hd_agent_stack *e = stack_entry(a->ctl, r->tid);
+	struct hd_agent_stack *e = hd_agent_stack_of(a->ctl, r->tid);
 	bool mine = e->tid == r->tid && e->top != 0;
+	/* what the agent copied for this record came from this entry */
+	bool used = mine && r->sp >= e->lo && r->sp < e->top;
 	if (ext->beyond) {
 		/* Not enough although the agent copied what we said: what
 		 * we learned is wrong.  (A copy the agent cut short because
 		 * the ring was filling up says nothing.) */
-		if (mine && r->sp >= e->lo && r->sp < e->top &&
-		    r->stack_want >= e->top - r->sp) {
+		if (used && r->stack_want >= e->top - r->sp) {
 			HD_DEBUG("agent", "thread %u: %u bytes of stack were not "
 				 "enough", r->tid, r->stack_want);
 			stack_entry_write(e, r->tid, 0, 0);
@@ -591,11 +585,10 @@ static void learn_stack(struct hd_agent *a, const struct hd_rec_alloc *r,
 	}
 	if (!ext->complete || ext->read_end <= r->sp)
 		return;
-	if (mine && r->sp >= e->lo && r->sp < e->top && ext->read_end <= e->top)
+	if (used && ext->read_end <= e->top)
 		return; /* known, and enough */
 	/* Another thread's entry: keep it while that thread lives. */
-	if (!mine && e->top != 0 && e->tid != r->tid &&
-	    thread_alive(a->pid, e->tid))
+	if (!mine && e->top != 0 && thread_alive(a->pid, e->tid))
 		return;
 	struct hd_maps m;
 	if (hd_maps_read(a->pid, &m))

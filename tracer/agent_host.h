@@ -67,7 +67,8 @@ void hd_agent_set_rate(struct hd_agent *a, uint64_t rate, struct hd_rng *rng);
 /* Calls of the dynamic linker's _dl_debug_state so far (HD_K_RBRK). */
 uint32_t hd_agent_modules_gen(const struct hd_agent *a);
 /* The modules were read after call `gen`: the threads waiting in the
- * hook go on.  (UINT32_MAX/2 past it releases every waiter for good.) */
+ * hook go on.  (A gen far ahead, 2^30 past the last call, releases every
+ * waiter for good: detach.) */
 void hd_agent_modules_ack(struct hd_agent *a, uint32_t gen);
 /* The drain's wake-up word, and a sleep of up to usec that ends early
  * when the word is no longer `seen` (the _dl_debug_state hook, or

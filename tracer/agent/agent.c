@@ -160,16 +160,6 @@ static uint64_t *set_bucket(struct hd_agent_ctl *c, uint64_t ptr)
 	return (uint64_t *)((char *)c + HD_SH_SET) + h * HD_SET_WAYS;
 }
 
-/* The byte holding ptr's 4-bit counter in the fine filter, and the
- * counter's shift in it (the same hash as the free stub's). */
-static uint8_t *filter_byte(struct hd_agent_ctl *c, uint64_t ptr,
-			    unsigned *shift)
-{
-	uint64_t e = (ptr * HD_HASH_MUL) >> (64 - HD_FILTER_BITS);
-	*shift = (unsigned)(e & 1) * 4;
-	return (uint8_t *)c + HD_SH_FILTER + (e >> 1);
-}
-
 /* Add delta (+1 or -1) to the n-bit counter at bit `sh` of *f, which
  * saturates at its largest value and then stays there for good: a
  * counter that once counted that many pointers cannot know when the last
@@ -190,15 +180,16 @@ static void counter_add(uint8_t *f, unsigned sh, unsigned max, int delta)
 	}
 }
 
-/* Both filters count ptr in (+1) or out (-1).  A counter is never below
- * the number of set members that hash to it, so a zero in either means
- * "not in the set" to the free stub. */
+/* Both filters count ptr in (+1) or out (-1): its 4-bit counter e (the
+ * free stub's hash), bits 4*(e&1).. of fine-filter byte e>>1, and the
+ * summary's byte e >> 6.  A counter is never below the number of set
+ * members that hash to it, so a zero in either means "not in the set" to
+ * the free stub. */
 static void filter_add(struct hd_agent_ctl *c, uint64_t ptr, int delta)
 {
-	unsigned sh;
-	uint8_t *f = filter_byte(c, ptr, &sh);
 	uint64_t e = (ptr * HD_HASH_MUL) >> (64 - HD_FILTER_BITS);
-	counter_add(f, sh, 15, delta);
+	counter_add((uint8_t *)c + HD_SH_FILTER + (e >> 1),
+		    (unsigned)(e & 1) * 4, 15, delta);
 	counter_add((uint8_t *)c + HD_SH_SUMMARY +
 			    (e >> (HD_FILTER_BITS - HD_SUMMARY_BITS)),
 		    0, 255, delta);
@@ -258,6 +249,13 @@ static bool set_remove(struct hd_agent_ctl *c, uint64_t ptr)
  * drained some.  While heapdbg's drain keeps beating it waits; once the
  * heartbeat is older than FULL_WAIT_CYCLES it waits that long at most,
  * so a heapdbg that died or hangs never blocks the process for long. */
+/* heapdbg's drain has beaten lately: it is alive and draining. */
+static bool heapdbg_beats(struct hd_agent_ctl *c, uint64_t now)
+{
+	return now - __atomic_load_n(&c->heartbeat, __ATOMIC_RELAXED) <
+	       FULL_WAIT_CYCLES;
+}
+
 static bool wait_for_room(struct hd_agent_ctl *c, uint64_t *since)
 {
 	if (__atomic_load_n(&c->rate, __ATOMIC_RELAXED) > 1 ||
@@ -268,8 +266,7 @@ static bool wait_for_room(struct hd_agent_ctl *c, uint64_t *since)
 		*since = now;
 	/* heapdbg is alive and draining (slower than we allocate): wait
 	 * as long as it takes; otherwise give up after a while. */
-	uint64_t beat = __atomic_load_n(&c->heartbeat, __ATOMIC_RELAXED);
-	if (now - beat < FULL_WAIT_CYCLES) {
+	if (heapdbg_beats(c, now)) {
 		sys6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
 		return true;
 	}
@@ -340,9 +337,7 @@ static void commit(struct hd_rec *r, uint16_t type)
 static uint32_t stack_want(struct hd_agent_ctl *c, uint32_t tid, uint64_t sp)
 {
 	uint32_t most = c->stack_copy & ~7u;
-	uint64_t h = ((uint64_t)tid * HD_HASH_MUL) >> (64 - HD_STACKS_BITS);
-	struct hd_agent_stack *e =
-		(struct hd_agent_stack *)((char *)c + HD_SH_STACKS) + h;
+	struct hd_agent_stack *e = hd_agent_stack_of(c, tid);
 	uint32_t s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
 	uint32_t etid = __atomic_load_n(&e->tid, __ATOMIC_RELAXED);
 	uint64_t lo = __atomic_load_n(&e->lo, __ATOMIC_RELAXED);
@@ -445,9 +440,7 @@ void hd_agent_linkmap(void)
 		if ((int32_t)(ack - gen) >= 0)
 			return;
 		uint64_t now = rdtsc();
-		uint64_t beat = __atomic_load_n(&c->heartbeat, __ATOMIC_RELAXED);
-		if (now - beat > FULL_WAIT_CYCLES ||
-		    now - t0 > LINKMAP_WAIT_CYCLES)
+		if (!heapdbg_beats(c, now) || now - t0 > LINKMAP_WAIT_CYCLES)
 			return;
 		struct timespec_ ts = {0, 1000 * 1000};
 		sys6(SYS_futex, (long)&c->modules_ack, FUTEX_WAIT, (long)ack,

@@ -151,6 +151,15 @@ struct hd_agent_stack {
 	uint64_t pad;
 };
 
+/* The table entry of thread `tid`: the agent reads it, heapdbg writes
+ * it, and both must find the same one. */
+static inline struct hd_agent_stack *hd_agent_stack_of(void *shared,
+						      uint32_t tid)
+{
+	uint64_t h = ((uint64_t)tid * HD_HASH_MUL) >> (64 - HD_STACKS_BITS);
+	return (struct hd_agent_stack *)((char *)shared + HD_SH_STACKS) + h;
+}
+
 struct hd_agent_counter {
 	int64_t left;  /* bytes until the next sample */
 	uint64_t rng;  /* xorshift state */
