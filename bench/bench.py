@@ -380,7 +380,9 @@ def summarize(wl, mode, n, runs, native_runs):
     pairs = [(r["wall_ns"] / 1e9, nr["wall_ns"] / 1e9)
              for r, nr in zip(runs, native_runs)]
     ratios = [t / nt for t, nt in pairs if nt > 0]
-    added = median(t - nt for t, nt in pairs)
+    diffs = [t - nt for t, nt in pairs]
+    added = median(diffs)
+    diffs_ci = median_ci(diffs)
     calls = runs[0]["allocs"] + runs[0]["frees"]
     row = {
         "workload": wl, "mode": mode, "n": n, "scaled": n != full,
@@ -388,9 +390,8 @@ def summarize(wl, mode, n, runs, native_runs):
         "ratio_q": quartiles(ratios), "ratio_ci": median_ci(ratios),
         "ns_call": added * 1e9 / calls if calls else None,
         "ns_pair": added * 1e9 / n if wl == "pair" else None,
-        "ns_pair_ci": (tuple(x * 1e9 / n for x in median_ci(
-            [t - nt for t, nt in pairs]) or ()) or None)
-        if wl == "pair" else None,
+        "ns_pair_ci": tuple(x * 1e9 / n for x in diffs_ci)
+        if wl == "pair" and diffs_ci else None,
         "walls": [t for t, _ in pairs], "native_walls": [nt for _, nt in pairs],
         # Interference from outside only ever slows a run down: the
         # fastest runs are the least disturbed.

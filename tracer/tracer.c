@@ -453,17 +453,27 @@ static void drain_agent_now(struct hd_tracer *t)
 	pthread_mutex_unlock(&t->drain_lock);
 }
 
+/* The agent's figures, of this agent and every one before it (under
+ * drain_lock). */
+static void agent_stats_all(struct hd_tracer *t, struct hd_agent_stats *s)
+{
+	*s = (struct hd_agent_stats){0};
+	if (t->agent)
+		hd_agent_stats(t->agent, s);
+	s->dropped += t->agent_past.dropped;
+	s->slow_calls += t->agent_past.slow_calls;
+	s->agent_ns += t->agent_past.agent_ns;
+	s->set_full += t->agent_past.set_full;
+}
+
 static void drop_agent(struct hd_tracer *t)
 {
 	pthread_mutex_lock(&t->drain_lock);
 	if (t->agent) {
 		/* Its figures stay in `stats` after exit or exec. */
-		struct hd_agent_stats as;
-		hd_agent_stats(t->agent, &as);
-		t->agent_past.dropped += as.dropped;
-		t->agent_past.slow_calls += as.slow_calls;
-		t->agent_past.agent_ns += as.agent_ns;
-		t->agent_past.set_full += as.set_full;
+		struct hd_agent_stats all;
+		agent_stats_all(t, &all);
+		t->agent_past = all;
 		t->agent_used = true;
 		/* The drain may nap on a word of the mapping about to go:
 		 * wake it, so it naps on drain_cond instead. */
@@ -1895,17 +1905,12 @@ int hd_tracer_threads(struct hd_tracer *t, struct hd_thread_info *out,
 
 void hd_tracer_stats(struct hd_tracer *t, struct hd_tracer_stats *out)
 {
-	struct hd_agent_stats as = {0};
+	struct hd_agent_stats as;
 	struct hd_agent_drained d;
-	bool agent;
-	bool used;
+	bool agent, used;
 	pthread_mutex_lock(&t->drain_lock);
 	agent = t->agent != NULL;
-	if (agent)
-		hd_agent_stats(t->agent, &as);
-	as.dropped += t->agent_past.dropped;
-	as.agent_ns += t->agent_past.agent_ns;
-	as.slow_calls += t->agent_past.slow_calls;
+	agent_stats_all(t, &as);
 	used = agent || t->agent_used;
 	d = t->drained;
 	pthread_mutex_unlock(&t->drain_lock);
